@@ -1,1 +1,34 @@
-pub fn placeholder() {}
+//! The Skyline server: the WebSocket endpoint that speaks `PROTOCOL.md`, the
+//! RPC methods, and storage.
+//!
+//! # Layout
+//!
+//! | module | what it holds |
+//! | --- | --- |
+//! | [`server`] | [`server::run`]: the HTTP listener, `/ws` upgrade, limits, graceful shutdown |
+//! | [`connection`] (private) | one connection: handshake deadline, frames, sequencer, close codes |
+//! | `methods` (private) | one file per RPC method; outcome → status + localized message |
+//! | [`i18n`] | Russian and English messages, dates in words |
+//! | [`store`] | the [`store::Store`] trait and its SQLite backend, chosen by database URL |
+//! | [`license_index`] | HMAC index of license keys, so a leaked database leaks no usable key |
+//! | [`rate_limit`] | per-address token buckets |
+//! | [`config`] | [`config::ServerConfig`], built by the binary and passed down |
+//! | [`clock`] | the injectable wall clock |
+//! | [`tls`] | optional rustls listener for `wss://` |
+//!
+//! The wire protocol itself (handshake, frames, envelopes, statuses, sequence
+//! rules) lives in the `skyline-protocol` crate; this crate does the I/O.
+
+pub mod clock;
+pub mod config;
+mod connection;
+pub mod i18n;
+pub mod license_index;
+mod methods;
+pub mod rate_limit;
+pub mod server;
+pub mod store;
+pub mod tls;
+
+pub use config::ServerConfig;
+pub use server::{run, PeerAddr, Services};

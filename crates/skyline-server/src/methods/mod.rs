@@ -1,0 +1,107 @@
+//! The RPC methods of PROTOCOL.md section 6, one file each, and the one place
+//! that turns a method's outcome into a status, a localized message and a
+//! close decision.
+
+mod get_feature_toggles;
+mod send_telemetry_event;
+mod start_session;
+
+use skyline_protocol::methods::{
+    Language, GET_FEATURE_TOGGLES, SEND_TELEMETRY_EVENT, START_SESSION,
+};
+use skyline_protocol::msgpack::FieldError;
+use skyline_protocol::{CloseCode, Refusal, Request, Response, Status};
+
+use crate::connection::ConnectionState;
+use crate::i18n::{self, Message};
+use crate::server::Shared;
+use crate::store::StoreError;
+
+/// What to send back for one request, and whether to close afterwards.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub response: Response,
+    pub close: Option<CloseCode>,
+}
+
+impl Reply {
+    fn ok(q: u64, result: skyline_protocol::Value) -> Self {
+        Reply {
+            response: Response::ok(q, result),
+            close: None,
+        }
+    }
+
+    fn error(q: u64, status: Status, text: String) -> Self {
+        Reply {
+            response: Response::error(Some(q), status, text),
+            close: None,
+        }
+    }
+
+    fn bad_request(q: u64, error: &FieldError, language: Language) -> Self {
+        let detail = error.to_string();
+        Reply::error(
+            q,
+            Status::BadRequest,
+            i18n::message(&Message::BadRequest(&detail), language),
+        )
+    }
+
+    fn internal(q: u64, error: &StoreError, language: Language) -> Self {
+        tracing::error!(%error, "storage failed");
+        Reply::error(
+            q,
+            Status::InternalError,
+            i18n::message(&Message::InternalError, language),
+        )
+    }
+}
+
+/// The license a session was opened for.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionLicense {
+    pub license_id: i64,
+    pub product_id: String,
+}
+
+/// Runs one dispatched request. For `start-session`, also returns the issued
+/// session token on success.
+pub(crate) async fn dispatch(
+    shared: &Shared,
+    state: &mut ConnectionState,
+    request: Request,
+) -> (Reply, Option<String>) {
+    match request.r.as_str() {
+        START_SESSION => start_session::handle(shared, state, request).await,
+        GET_FEATURE_TOGGLES => (
+            get_feature_toggles::handle(shared, state, request).await,
+            None,
+        ),
+        SEND_TELEMETRY_EVENT => (
+            send_telemetry_event::handle(shared, state, request).await,
+            None,
+        ),
+        other => {
+            let text = i18n::message(&Message::UnknownMethod(other), state.language);
+            (Reply::error(request.q, Status::UnknownMethod, text), None)
+        }
+    }
+}
+
+/// The localized message for a refusal by the sequence rules.
+pub(crate) fn refusal_message(refusal: &Refusal, language: Language) -> String {
+    let what = match refusal.status {
+        Status::SessionRequired => Message::SessionRequired,
+        Status::InvalidSession => Message::InvalidSession,
+        Status::BadRequest => Message::BadRequest(&refusal.detail),
+        _ => Message::InternalError,
+    };
+    i18n::message(&what, language)
+}
+
+/// The session a non-`start-session` method runs in. The sequencer only
+/// dispatches such methods after a successful `start-session`.
+fn session_license(state: &ConnectionState) -> Option<&SessionLicense> {
+    state.license.as_ref()
+}

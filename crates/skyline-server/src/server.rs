@@ -1,0 +1,223 @@
+//! The server's entry point: [`run`] serves the HTTP listener, upgrades `/ws`
+//! to the encrypted RPC (see [`crate::connection`]), and shuts down
+//! gracefully when the `shutdown` future completes.
+
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::{IncomingStream, Listener};
+use axum::Router;
+use skyline_protocol::IdentityKeyPair;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::Clock;
+use crate::config::ServerConfig;
+use crate::license_index::LicenseIndex;
+use crate::rate_limit::RateLimiter;
+use crate::store::Store;
+use crate::tls::TlsListener;
+
+/// What the server works with, besides its configuration.
+#[derive(Clone)]
+pub struct Services {
+    /// The identity key that signs handshakes.
+    pub identity: Arc<IdentityKeyPair>,
+    /// Products, plans, licenses, toggles, telemetry, audit.
+    pub store: Arc<dyn Store>,
+    /// Turns license keys into the digests the store indexes.
+    pub license_index: LicenseIndex,
+    /// The wall clock (injectable for tests).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for Services {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Services")
+            .field("identity", &self.identity)
+            .field("clock", &self.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything a connection needs, shared by all connections.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: ServerConfig,
+    pub services: Services,
+    pub handshake_limiter: RateLimiter,
+    pub failed_key_limiter: RateLimiter,
+    pub connections: Arc<Semaphore>,
+    pub shutdown: CancellationToken,
+    pub tracker: TaskTracker,
+}
+
+/// The client's socket address, as accepted (before any proxy header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, TcpListener>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, TlsListener>> for PeerAddr {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+/// Serves `listener` until `shutdown` completes, then stops accepting, lets
+/// every connection finish its in-flight request (each is closed with 1001),
+/// waits up to the configured grace period, and returns.
+pub async fn run<L>(
+    listener: L,
+    config: ServerConfig,
+    services: Services,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()>
+where
+    L: Listener<Addr = SocketAddr>,
+    PeerAddr: for<'a> Connected<IncomingStream<'a, L>>,
+{
+    let token = CancellationToken::new();
+    let shared = Arc::new(Shared {
+        handshake_limiter: RateLimiter::new(
+            config.handshakes_per_second,
+            std::time::Duration::from_secs(1),
+        ),
+        failed_key_limiter: RateLimiter::new(
+            config.failed_keys_per_minute,
+            std::time::Duration::from_secs(60),
+        ),
+        connections: Arc::new(Semaphore::new(config.max_connections)),
+        shutdown: token.clone(),
+        tracker: TaskTracker::new(),
+        config,
+        services,
+    });
+    let app = router(shared.clone());
+    let signal_token = token.clone();
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<PeerAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        signal_token.cancel();
+    })
+    .await?;
+    token.cancel();
+    shared.tracker.close();
+    if tokio::time::timeout(shared.config.shutdown_grace, shared.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open = shared.tracker.len(),
+            "connections still open after the shutdown grace period"
+        );
+    }
+    shared.services.store.close().await;
+    Ok(())
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/ws", get(upgrade))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(shared)
+}
+
+/// The client address: the peer's, or, when the peer is a trusted proxy, the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy.
+pub(crate) fn client_ip(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer.ip()) {
+        return peer.ip();
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| part.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(peer.ip())
+}
+
+async fn upgrade(
+    State(shared): State<Arc<Shared>>,
+    ConnectInfo(PeerAddr(peer)): ConnectInfo<PeerAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let client = client_ip(peer, &headers, &shared.config.trusted_proxies);
+    if shared.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "server is shutting down\n").into_response();
+    }
+    if !shared.handshake_limiter.try_acquire(client, Instant::now()) {
+        tracing::info!(%client, "handshake rate limit exceeded");
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many handshakes from this address; try again later\n",
+        )
+            .into_response();
+    }
+    let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
+        tracing::warn!(%client, "connection limit reached");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server is at its connection limit; try again later\n",
+        )
+            .into_response();
+    };
+    let max = shared.config.max_message_bytes;
+    let tracker = shared.tracker.clone();
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| {
+            tracker.track_future(async move {
+                crate::connection::serve(socket, client, shared).await;
+                drop(permit);
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.1".parse().unwrap());
+        let from_proxy = SocketAddr::new(proxy, 1);
+        let direct = SocketAddr::new("198.51.100.7".parse().unwrap(), 1);
+        assert_eq!(
+            client_ip(from_proxy, &headers, &[proxy]),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(client_ip(direct, &headers, &[proxy]), direct.ip());
+        assert_eq!(client_ip(from_proxy, &headers, &[]), proxy);
+        assert_eq!(client_ip(from_proxy, &HeaderMap::new(), &[proxy]), proxy);
+    }
+}

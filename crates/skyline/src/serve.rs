@@ -1,0 +1,302 @@
+//! `skyline serve`: builds the server's configuration from the config file,
+//! the environment and the flags (in rising priority), then runs it until
+//! SIGINT or SIGTERM.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use skyline_server::clock::SystemClock;
+use skyline_server::license_index::LicenseIndex;
+use skyline_server::{ServerConfig, Services};
+
+use crate::cli::{Global, ServeArgs};
+use crate::{identity_file, CliError};
+
+/// The `[serve]`-level keys of the TOML config file. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub database: Option<String>,
+    pub identity: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub max_message_bytes: Option<usize>,
+    pub handshake_timeout: Option<u64>,
+    pub idle_timeout: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub handshakes_per_second: Option<u32>,
+    pub failed_keys_per_minute: Option<u32>,
+    pub trusted_proxies: Option<Vec<IpAddr>>,
+    pub log: Option<String>,
+}
+
+impl FileConfig {
+    /// Reads the config file named by `--config`, or DATA_DIR/skyline.toml
+    /// when that exists; an explicitly named file must exist.
+    pub fn load(global: &Global) -> Result<FileConfig, CliError> {
+        let (path, required) = match &global.config {
+            Some(p) => (p.clone(), true),
+            None => (global.data_dir.join("skyline.toml"), false),
+        };
+        if !required && !path.exists() {
+            return Ok(FileConfig::default());
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| CliError::new(format!("cannot read config {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| CliError::new(format!("config {}: {e}", path.display())))
+    }
+}
+
+/// The database URL: flag/env, else the config file, else the SQLite default.
+pub fn database_url(global: &Global, file: &FileConfig) -> String {
+    global
+        .database
+        .clone()
+        .or_else(|| file.database.clone())
+        .unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                global.data_dir.join("skyline.sqlite").display()
+            )
+        })
+}
+
+/// The identity key path: flag/env, else the config file, else DATA_DIR/identity.key.
+pub fn identity_path(global: &Global, file: &FileConfig) -> (PathBuf, bool) {
+    match global.identity.clone().or_else(|| file.identity.clone()) {
+        Some(p) => (p, false),
+        None => (global.data_dir.join("identity.key"), true),
+    }
+}
+
+/// The merged settings of `serve`.
+#[derive(Debug)]
+pub struct ServeSettings {
+    pub listen: SocketAddr,
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub server: ServerConfig,
+    pub log: String,
+}
+
+/// Merges flags (and their environment variables) over the file over defaults.
+pub fn settings(args: &ServeArgs, file: &FileConfig) -> Result<ServeSettings, CliError> {
+    let defaults = ServerConfig::default();
+    let secs = |flag: Option<u64>, file: Option<u64>, default: Duration| {
+        flag.or(file).map(Duration::from_secs).unwrap_or(default)
+    };
+    let tls = match (
+        args.tls_cert.clone().or_else(|| file.tls_cert.clone()),
+        args.tls_key.clone().or_else(|| file.tls_key.clone()),
+    ) {
+        (Some(cert), Some(key)) => Some((cert, key)),
+        (None, None) => None,
+        _ => {
+            return Err(CliError::new(
+                "TLS needs both a certificate and a key (--tls-cert and --tls-key)",
+            ))
+        }
+    };
+    let server = ServerConfig {
+        max_message_bytes: args
+            .max_message_bytes
+            .or(file.max_message_bytes)
+            .unwrap_or(defaults.max_message_bytes),
+        handshake_timeout: secs(
+            args.handshake_timeout,
+            file.handshake_timeout,
+            defaults.handshake_timeout,
+        ),
+        idle_timeout: secs(args.idle_timeout, file.idle_timeout, defaults.idle_timeout),
+        max_connections: args
+            .max_connections
+            .or(file.max_connections)
+            .unwrap_or(defaults.max_connections),
+        handshakes_per_second: args
+            .handshakes_per_second
+            .or(file.handshakes_per_second)
+            .unwrap_or(defaults.handshakes_per_second),
+        failed_keys_per_minute: args
+            .failed_keys_per_minute
+            .or(file.failed_keys_per_minute)
+            .unwrap_or(defaults.failed_keys_per_minute),
+        trusted_proxies: if args.trusted_proxies.is_empty() {
+            file.trusted_proxies.clone().unwrap_or_default()
+        } else {
+            args.trusted_proxies.clone()
+        },
+        shutdown_grace: defaults.shutdown_grace,
+    };
+    if server.max_message_bytes < 1024 {
+        return Err(CliError::new(
+            "max message size must be at least 1024 bytes",
+        ));
+    }
+    if server.max_connections == 0 {
+        return Err(CliError::new("max connections must be at least 1"));
+    }
+    Ok(ServeSettings {
+        listen: args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 7700))),
+        tls,
+        server,
+        log: args
+            .log
+            .clone()
+            .or_else(|| file.log.clone())
+            .unwrap_or_else(|| "info".into()),
+    })
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Runs the server.
+pub async fn run(global: &Global, args: &ServeArgs) -> Result<(), CliError> {
+    let file = FileConfig::load(global)?;
+    let settings = settings(args, &file)?;
+    crate::init_logging(&settings.log);
+    let (identity_path, is_default) = identity_path(global, &file);
+    let (identity, created) = identity_file::load_or_create(&identity_path, is_default)?;
+    if created {
+        tracing::info!(path = %identity_path.display(), "created a new identity key");
+    }
+    let database = database_url(global, &file);
+    let license_index = LicenseIndex::from_identity(&identity)
+        .map_err(|e| CliError::new(format!("cannot derive the license index key: {e}")))?;
+    let store = skyline_server::store::open(&database, license_index.clone())
+        .await
+        .map_err(|e| {
+            CliError::new(format!(
+                "cannot open database {}: {e}",
+                redact_url(&database)
+            ))
+        })?;
+    let public = identity.public();
+    let services = Services {
+        identity: Arc::new(identity),
+        store,
+        license_index,
+        clock: Arc::new(SystemClock),
+    };
+    let tcp = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| CliError::new(format!("cannot listen on {}: {e}", settings.listen)))?;
+    let local = tcp.local_addr().map_err(|e| CliError::new(e.to_string()))?;
+    let scheme = if settings.tls.is_some() { "wss" } else { "ws" };
+    print_banner(&public.to_hex(), scheme, local, &database, &identity_path);
+    let result = match &settings.tls {
+        Some((cert, key)) => {
+            let config = skyline_server::tls::load_tls_config(cert, key)
+                .map_err(|e| CliError::new(format!("TLS: {e}")))?;
+            let listener = skyline_server::tls::TlsListener::new(tcp, config)
+                .map_err(|e| CliError::new(e.to_string()))?;
+            skyline_server::run(listener, settings.server, services, shutdown_signal()).await
+        }
+        None => skyline_server::run(tcp, settings.server, services, shutdown_signal()).await,
+    };
+    result.map_err(|e| CliError::new(format!("server failed: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_banner(
+    public_hex: &str,
+    scheme: &str,
+    local: SocketAddr,
+    database: &str,
+    identity: &Path,
+) {
+    println!("Skyline is listening on {scheme}://{local}/ws");
+    println!("Database: {}", redact_url(database));
+    println!("Identity key file: {}", identity.display());
+    println!("Apps pin this identity public key:");
+    println!("  {public_hex}");
+    println!("First steps, in another terminal:");
+    println!("  skyline product create myapp --min-version 1.0.0");
+    println!("  skyline plan create myapp.monthly --product myapp --months 1");
+    println!("  skyline license create --plan myapp.monthly");
+    println!("Identity public key: {public_hex}");
+}
+
+/// A database URL with any password replaced, for printing.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let file: FileConfig =
+            toml::from_str("idle_timeout = 60\nmax_connections = 5\nlisten = \"127.0.0.1:9000\"")
+                .unwrap();
+        let args = ServeArgs {
+            max_connections: Some(7),
+            ..ServeArgs::default()
+        };
+        let s = settings(&args, &file).unwrap();
+        assert_eq!(s.server.max_connections, 7);
+        assert_eq!(s.server.idle_timeout, Duration::from_secs(60));
+        assert_eq!(s.server.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(s.listen, "127.0.0.1:9000".parse().unwrap());
+    }
+
+    #[test]
+    fn unknown_config_keys_are_refused() {
+        assert!(toml::from_str::<FileConfig>("idle_timout = 60").is_err());
+    }
+
+    #[test]
+    fn passwords_are_not_printed() {
+        assert_eq!(
+            redact_url("postgres://sky:secret@db:5432/skyline"),
+            "postgres://sky:***@db:5432/skyline"
+        );
+        assert_eq!(
+            redact_url("sqlite://data/x.sqlite"),
+            "sqlite://data/x.sqlite"
+        );
+    }
+}
