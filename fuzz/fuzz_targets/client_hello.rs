@@ -5,7 +5,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use skyline_protocol::{ClientHello, HandshakeError, IdentityKeyPair, ServerHandshake, ServerHello};
+use skyline_protocol::{
+    ClientHello, HandshakeError, IdentityKeyPair, ServerHandshake, ServerHello,
+};
 
 fn identity() -> &'static IdentityKeyPair {
     static IDENTITY: OnceLock<IdentityKeyPair> = OnceLock::new();

@@ -3,7 +3,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use skyline_protocol::methods::{FeatureToggles, StartSessionRequest, StartSessionResult, TelemetryEvent};
+use skyline_protocol::methods::{
+    FeatureToggles, StartSessionRequest, StartSessionResult, TelemetryEvent,
+};
 use skyline_protocol::msgpack;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,13 +23,22 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(event) = TelemetryEvent::from_payload(Some(&value)) {
         let again = TelemetryEvent::from_payload(Some(&event.to_value())).expect("re-reads");
-        assert_eq!(msgpack::encode(&again.to_value()), msgpack::encode(&event.to_value()));
+        assert_eq!(
+            msgpack::encode(&again.to_value()),
+            msgpack::encode(&event.to_value())
+        );
     }
     if let Ok(result) = StartSessionResult::from_value(&value) {
-        assert_eq!(StartSessionResult::from_value(&result.to_value()), Ok(result.clone()));
+        assert_eq!(
+            StartSessionResult::from_value(&result.to_value()),
+            Ok(result.clone())
+        );
     }
     if let Ok(toggles) = FeatureToggles::from_value(&value) {
         let again = FeatureToggles::from_value(&toggles.to_value()).expect("re-reads");
-        assert_eq!(msgpack::encode(&again.to_value()), msgpack::encode(&toggles.to_value()));
+        assert_eq!(
+            msgpack::encode(&again.to_value()),
+            msgpack::encode(&toggles.to_value())
+        );
     }
 });

@@ -17,7 +17,10 @@ fn established() -> ServerSequencer {
         s: None,
         d: Value::Nil,
     };
-    assert!(matches!(seq.on_request(&start.encode()), Verdict::Dispatch(_)));
+    assert!(matches!(
+        seq.on_request(&start.encode()),
+        Verdict::Dispatch(_)
+    ));
     assert_eq!(seq.start_session_finished(Some(TOKEN.into())), None);
     seq
 }

@@ -12,7 +12,10 @@ fuzz_target!(|data: &[u8]| {
     let encoded = response.encode();
     let again = Response::decode(&encoded).expect("our own encoding must decode");
     assert_eq!(again.encode(), encoded);
-    assert_eq!((again.q, again.status, &again.e), (response.q, response.status, &response.e));
+    assert_eq!(
+        (again.q, again.status, &again.e),
+        (response.q, response.status, &response.e)
+    );
     let _ = StartSessionResult::from_value(&response.result);
     let _ = FeatureToggles::from_value(&response.result);
 });

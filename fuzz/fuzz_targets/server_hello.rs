@@ -5,7 +5,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use skyline_protocol::{ClientHandshake, HandshakeError, IdentityKeyPair, IdentityPublicKey, ServerHello};
+use skyline_protocol::{
+    ClientHandshake, HandshakeError, IdentityKeyPair, IdentityPublicKey, ServerHello,
+};
 
 fn pinned() -> IdentityPublicKey {
     static PINNED: OnceLock<IdentityPublicKey> = OnceLock::new();

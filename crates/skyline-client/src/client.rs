@@ -124,7 +124,13 @@ impl Client {
             }),
             // `socket` is dropped on return without a close frame: nothing
             // more goes to a peer that is not the pinned server.
-            Err(HandshakeError::BadSignature) => Err(ClientError::ServerIdentityMismatch),
+            Err(HandshakeError::BadSignature) => {
+                tracing::warn!(
+                    "the server's handshake signature does not match the pinned identity key; \
+                     dropping the connection"
+                );
+                Err(ClientError::ServerIdentityMismatch)
+            }
             Err(HandshakeError::Refused(reason)) => Err(ClientError::HandshakeRefused { reason }),
             Err(e) => Err(ClientError::Handshake(e)),
         }
@@ -234,7 +240,9 @@ impl Client {
 
     pub(crate) fn poison(&mut self, reason: impl Into<String>) {
         if self.unusable.is_none() {
-            self.unusable = Some(reason.into());
+            let reason = reason.into();
+            tracing::debug!(%reason, "connection unusable");
+            self.unusable = Some(reason);
         }
     }
 
@@ -399,5 +407,31 @@ fn refusal(reply: &[u8]) -> Result<(), ClientError> {
         None => Err(ClientError::Protocol(format!(
             "handshake answered with unknown status {status}"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use skyline_protocol::methods::{StartSessionRequest, TelemetryEvent};
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    /// Apps and the server's tests drive clients from spawned tasks.
+    fn futures_are_send(client: &mut Client, request: StartSessionRequest, event: TelemetryEvent) {
+        assert_send(&client.start_session(request));
+        assert_send(&client.get_feature_toggles());
+        assert_send(&client.send_telemetry_event(event));
+        assert_send(&client.call("m", Value::Nil));
+        assert_send(&client.pipeline(Vec::new()));
+        assert_send(&client.raw().recv_response());
+        assert_send(&Client::connect("ws://x", IdentityPublicKey([0; 32])));
+    }
+
+    #[test]
+    fn client_and_its_futures_are_send() {
+        fn is_send<T: Send + Sync>() {}
+        is_send::<Client>();
+        let _ = futures_are_send as fn(&mut Client, _, _);
     }
 }

@@ -2,6 +2,7 @@
 //! clock that stamps `t` on every request.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -43,6 +44,7 @@ pub struct ClientConfig {
     max_message_size: usize,
     extra_roots: Vec<CertificateDer<'static>>,
     clock: Option<Arc<ClockFn>>,
+    local_addr: Option<IpAddr>,
 }
 
 impl Default for ClientConfig {
@@ -53,6 +55,7 @@ impl Default for ClientConfig {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             extra_roots: Vec::new(),
             clock: None,
+            local_addr: None,
         }
     }
 }
@@ -114,6 +117,22 @@ impl ClientConfig {
     pub fn with_clock(mut self, now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
         self.clock = Some(Arc::new(now));
         self
+    }
+
+    /// Binds the client's end of the TCP connection to `ip` (port chosen by
+    /// the system) before connecting, instead of letting the system pick the
+    /// source address. A load generator spreads its connections over several
+    /// loopback addresses (127.0.0.2, 127.0.0.3, …) this way to get past the
+    /// ephemeral port range of one address. `ip` must be of the same family as
+    /// the server's address.
+    pub fn with_local_addr(mut self, ip: IpAddr) -> Self {
+        self.local_addr = Some(ip);
+        self
+    }
+
+    /// See [`with_local_addr`](Self::with_local_addr).
+    pub fn local_addr(&self) -> Option<IpAddr> {
+        self.local_addr
     }
 
     /// See [`with_connect_timeout`](Self::with_connect_timeout).
@@ -181,6 +200,7 @@ impl fmt::Debug for ClientConfig {
             .field("request_timeout", &self.request_timeout)
             .field("max_message_size", &self.max_message_size)
             .field("extra_roots", &self.extra_roots.len())
+            .field("local_addr", &self.local_addr)
             .field(
                 "clock",
                 &if self.clock.is_some() {

@@ -7,10 +7,11 @@
 //! [`Client::connect`](crate::Client::connect).
 
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 
 use futures_util::{SinkExt, StreamExt};
 use skyline_protocol::{CloseCode, IdentityPublicKey};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError, UrlError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -143,6 +144,11 @@ impl RawSocket {
                 )) => return Ok(Incoming::Eof),
                 Some(Err(e)) => return Err(self.map_error(e)),
             };
+            if let Message::Close(_) = message {
+                // Complete the closing handshake now: tungstenite queued our
+                // close reply, and nothing else may ever flush it.
+                let _ = self.ws.flush().await;
+            }
             return Ok(match message {
                 Message::Binary(bytes) => Incoming::Binary(bytes.into()),
                 Message::Text(text) => Incoming::Text(text.as_str().to_owned()),
@@ -218,13 +224,27 @@ async fn open(url: &str, config: &ClientConfig) -> Result<RawSocket, ClientError
     let ws_config = WebSocketConfig::default()
         .max_message_size(Some(limit))
         .max_frame_size(Some(limit));
-    let connected = tokio_tungstenite::connect_async_tls_with_config(
-        url,
-        Some(ws_config),
-        true,
-        Some(connector),
-    )
-    .await;
+    let connected = match config.local_addr() {
+        None => {
+            tokio_tungstenite::connect_async_tls_with_config(
+                url,
+                Some(ws_config),
+                true,
+                Some(connector),
+            )
+            .await
+        }
+        Some(local) => {
+            let tcp = connect_from(&parsed, local).await?;
+            tokio_tungstenite::client_async_tls_with_config(
+                url,
+                tcp,
+                Some(ws_config),
+                Some(connector),
+            )
+            .await
+        }
+    };
     match connected {
         Ok((ws, _response)) => Ok(RawSocket {
             ws,
@@ -244,4 +264,34 @@ async fn open(url: &str, config: &ClientConfig) -> Result<RawSocket, ClientError
         Err(tungstenite::Error::Io(e)) => Err(ClientError::Io(e)),
         Err(e) => Err(ClientError::WebSocket(Box::new(e))),
     }
+}
+
+/// TCP to the URL's host from the source address `local`
+/// ([`ClientConfig::with_local_addr`]): the first resolved address of the same
+/// family, Nagle off as `connect_async` does it.
+async fn connect_from(url: &url::Url, local: IpAddr) -> Result<TcpStream, ClientError> {
+    let host = url
+        .host_str()
+        .ok_or_else(|| ClientError::InvalidUrl("the URL has no host".into()))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| ClientError::InvalidUrl("the URL has no port".into()))?;
+    let remote = tokio::net::lookup_host((host, port))
+        .await?
+        .find(|addr| addr.is_ipv4() == local.is_ipv4())
+        .ok_or_else(|| {
+            ClientError::InvalidUrl(format!(
+                "{host} has no address of the same family as the local address {local}"
+            ))
+        })?;
+    let socket = if local.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(local, 0))?;
+    let stream = socket.connect(remote).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }

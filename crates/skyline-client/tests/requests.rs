@@ -125,7 +125,8 @@ async fn status_error(status: Status, message: &str) -> (ClientError, skyline_cl
 
 #[tokio::test]
 async fn every_status_maps_to_its_variant_with_the_message() {
-    let cases: Vec<(Status, fn(&RpcError) -> bool)> = vec![
+    type IsVariant = fn(&RpcError) -> bool;
+    let cases: Vec<(Status, IsVariant)> = vec![
         (Status::BadRequest, |e| {
             matches!(e, RpcError::BadRequest { .. })
         }),
@@ -216,6 +217,7 @@ async fn integrity_breach_in_russian_names_code_ll() {
         client.call("get-news", Value::Nil).await,
         Err(ClientError::Unusable(_))
     ));
+    drop(client);
     server.await.unwrap();
 }
 

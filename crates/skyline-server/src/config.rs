@@ -24,6 +24,9 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpAddr>,
     /// Time allowed for open connections to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// Also serve the benchmark echo endpoints `/echo` and `/echo-sealed`
+    /// (see [`crate::echo`]). For `skyline bench` only; off by default.
+    pub echo_endpoint: bool,
 }
 
 impl Default for ServerConfig {
@@ -37,6 +40,7 @@ impl Default for ServerConfig {
             failed_keys_per_minute: 10,
             trusted_proxies: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
+            echo_endpoint: false,
         }
     }
 }

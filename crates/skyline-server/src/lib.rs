@@ -7,6 +7,7 @@
 //! | --- | --- |
 //! | [`server`] | [`server::run`]: the HTTP listener, `/ws` upgrade, limits, graceful shutdown |
 //! | [`connection`] (private) | one connection: handshake deadline, frames, sequencer, close codes |
+//! | `echo` (private) | benchmark-only `/echo` and `/echo-sealed`, behind [`ServerConfig::echo_endpoint`] |
 //! | `methods` (private) | one file per RPC method; outcome → status + localized message |
 //! | [`i18n`] | Russian and English messages, dates in words |
 //! | [`store`] | the [`store::Store`] trait and its SQLite backend, chosen by database URL |
@@ -22,6 +23,7 @@
 pub mod clock;
 pub mod config;
 mod connection;
+mod echo;
 pub mod i18n;
 pub mod license_index;
 mod methods;

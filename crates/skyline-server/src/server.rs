@@ -18,7 +18,7 @@ use axum::serve::{IncomingStream, Listener};
 use axum::Router;
 use skyline_protocol::IdentityKeyPair;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -135,10 +135,13 @@ where
 }
 
 fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/ws", get(upgrade))
-        .route("/health", get(|| async { "ok" }))
-        .with_state(shared)
+        .route("/health", get(|| async { "ok" }));
+    if shared.config.echo_endpoint {
+        router = router.merge(crate::echo::routes());
+    }
+    router.with_state(shared)
 }
 
 /// The client address: the peer's, or, when the peer is a trusted proxy, the
@@ -168,37 +171,53 @@ async fn upgrade(
     ws: WebSocketUpgrade,
 ) -> Response {
     let client = client_ip(peer, &headers, &shared.config.trusted_proxies);
+    let permit = match admit(&shared, client) {
+        Ok(permit) => permit,
+        Err(refusal) => return refusal,
+    };
+    let tracker = shared.tracker.clone();
+    websocket_settings(ws, &shared.config).on_upgrade(move |socket| {
+        tracker.track_future(async move {
+            crate::connection::serve(socket, client, shared).await;
+            drop(permit);
+        })
+    })
+}
+
+/// Whether a new connection from `client` may be upgraded: not while shutting
+/// down, not over the handshake rate limit (HTTP 429), not over the connection
+/// limit. The permit is held for the connection's lifetime.
+pub(crate) fn admit(shared: &Shared, client: IpAddr) -> Result<OwnedSemaphorePermit, Response> {
     if shared.shutdown.is_cancelled() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "server is shutting down\n").into_response();
+        return Err((StatusCode::SERVICE_UNAVAILABLE, "server is shutting down\n").into_response());
     }
     if !shared.handshake_limiter.try_acquire(client, Instant::now()) {
         tracing::info!(%client, "handshake rate limit exceeded");
-        return (
+        return Err((
             StatusCode::TOO_MANY_REQUESTS,
             "too many handshakes from this address; try again later\n",
         )
-            .into_response();
+            .into_response());
     }
-    let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
+    shared.connections.clone().try_acquire_owned().map_err(|_| {
         tracing::warn!(%client, "connection limit reached");
-        return (
+        (
             StatusCode::SERVICE_UNAVAILABLE,
             "server is at its connection limit; try again later\n",
         )
-            .into_response();
-    };
-    let max = shared.config.max_message_bytes;
-    let tracker = shared.tracker.clone();
+            .into_response()
+    })
+}
+
+/// The WebSocket settings of every upgrade: message and frame limits, buffer
+/// sizes. The benchmark echo endpoints use them too, so that they measure the
+/// same transport.
+pub(crate) fn websocket_settings(ws: WebSocketUpgrade, config: &ServerConfig) -> WebSocketUpgrade {
+    let max = config.max_message_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(4 * 1024)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| {
-            tracker.track_future(async move {
-                crate::connection::serve(socket, client, shared).await;
-                drop(permit);
-            })
-        })
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use crate::bench::BenchArgs;
+
 /// Skyline: a self-hosted licensing and telemetry server for desktop software.
 ///
 /// `skyline serve` runs the server; every other command is an operator tool
@@ -73,6 +75,9 @@ pub enum Command {
     /// A debugging client for a running server.
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Load generator: drive a running server and report throughput,
+    /// latency, errors, and the server's CPU and memory per operation.
+    Bench(BenchArgs),
 }
 
 /// `skyline serve`. Every option can also come from the config file or an
@@ -116,6 +121,10 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `skyline_server=debug` [default: info].
     #[arg(long, env = "SKYLINE_LOG")]
     pub log: Option<String>,
+    /// Also serve the benchmark echo endpoints /echo and /echo-sealed, the
+    /// ceilings of `skyline bench echo-baseline` and `echo-sealed`.
+    #[arg(long, hide = true)]
+    pub bench_echo: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,7 +10,9 @@
 //! | `identity_file` | reading, creating (mode 0600) the identity key file |
 //! | `operator` | product, plan, license, toggle, telemetry and audit commands |
 //! | `client_cmd` | `skyline client start-session`, built on the client crate |
+//! | `bench` | `skyline bench`: the load generator and its scenarios |
 
+mod bench;
 mod cli;
 mod client_cmd;
 mod identity_file;
@@ -97,6 +99,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Client(command) => client_cmd::run(command, global.json).await,
+        Command::Bench(args) => bench::run(&global, args).await,
         command => {
             init_logging("warn");
             let file = serve::FileConfig::load(&global)?;
@@ -128,7 +131,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Toggle(c) => operator.toggle(c).await,
                 Command::Telemetry(c) => operator.telemetry(c).await,
                 Command::Audit(a) => operator.audit(a).await,
-                Command::Serve(_) | Command::Keygen { .. } | Command::Client(_) => {
+                Command::Serve(_)
+                | Command::Keygen { .. }
+                | Command::Client(_)
+                | Command::Bench(_) => {
                     unreachable!("handled above")
                 }
             };

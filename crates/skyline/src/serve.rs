@@ -129,6 +129,7 @@ pub fn settings(args: &ServeArgs, file: &FileConfig) -> Result<ServeSettings, Cl
             args.trusted_proxies.clone()
         },
         shutdown_grace: defaults.shutdown_grace,
+        echo_endpoint: args.bench_echo,
     };
     if server.max_message_bytes < 1024 {
         return Err(CliError::new(

@@ -1,6 +1,8 @@
 //! The store's domain types: the commands and outcomes of the RPC path and the
 //! records the operator path creates and lists. Backend-neutral.
 
+use std::fmt;
+
 use chrono::NaiveDate;
 use skyline_protocol::dates::PlanDuration;
 use skyline_protocol::methods::{StartSessionResult, ToggleValue};
@@ -28,7 +30,8 @@ impl Actor {
 }
 
 /// Everything `start-session` needs from one request (PROTOCOL.md §6).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` leaves out the session token and the key digest.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StartSessionCommand {
     /// `productId`.
     pub product_id: String,
@@ -54,6 +57,27 @@ pub struct StartSessionCommand {
     pub session_token: String,
     /// The client's address, recorded as the actor in the audit log.
     pub source: Option<String>,
+}
+
+impl fmt::Debug for StartSessionCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StartSessionCommand")
+            .field("product_id", &self.product_id)
+            .field("product_version", &self.product_version)
+            .field("license_digest", &self.license_digest.map(|_| "<redacted>"))
+            .field("device_serial_number", &self.device_serial_number)
+            .field("cs_product_uuid", &self.cs_product_uuid)
+            .field(
+                "last_login_reported_by_client",
+                &self.last_login_reported_by_client,
+            )
+            .field("client_time", &self.client_time)
+            .field("today", &self.today)
+            .field("now", &self.now)
+            .field("session_token", &"<redacted>")
+            .field("source", &self.source)
+            .finish()
+    }
 }
 
 /// What `start-session` decided.
@@ -434,6 +458,27 @@ mod tests {
             AuditAction::parse("rate-limited"),
             AuditAction::Other("rate-limited".into())
         );
+    }
+
+    #[test]
+    fn command_debug_hides_token_and_digest() {
+        let command = StartSessionCommand {
+            product_id: "telepower".into(),
+            product_version: "7.0.3".into(),
+            license_digest: Some([0xab; 32]),
+            device_serial_number: "SN".into(),
+            cs_product_uuid: "U".into(),
+            last_login_reported_by_client: None,
+            client_time: 1,
+            today: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+            now: 2,
+            session_token: "71ee0979-ea57b170".into(),
+            source: None,
+        };
+        let shown = format!("{command:?}");
+        assert!(!shown.contains("71ee0979"), "{shown}");
+        assert!(!shown.contains("171"), "{shown}");
+        assert!(shown.contains("telepower"));
     }
 
     #[test]

@@ -313,4 +313,9 @@ impl Store for SqliteStore {
             .run(move |c| journal::list_audit(c, &filter))
             .await
     }
+
+    async fn close(&self) {
+        self.writer.close().await;
+        self.readers.close();
+    }
 }

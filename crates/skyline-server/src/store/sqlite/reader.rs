@@ -3,6 +3,7 @@
 //! a blocking thread inside one read transaction, so it sees one snapshot.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
@@ -19,6 +20,7 @@ pub(super) struct Readers {
     path: PathBuf,
     options: SqliteOptions,
     idle: Arc<Mutex<Vec<Connection>>>,
+    closed: AtomicBool,
 }
 
 impl Readers {
@@ -28,6 +30,7 @@ impl Readers {
             path,
             options,
             idle: Arc::new(Mutex::new(Vec::new())),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -37,6 +40,9 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Backend("the store is closed".into()));
+        }
         let idle = self.idle.clone();
         let path = self.path.clone();
         let options = self.options.clone();
@@ -59,6 +65,16 @@ impl Readers {
         })
         .await
         .map_err(|_| StoreError::Backend("a storage read failed unexpectedly".into()))?
+    }
+}
+
+impl Readers {
+    /// Closes the idle connections; later reads fail.
+    pub(super) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.clear();
+        }
     }
 }
 

@@ -149,6 +149,7 @@ fn check_license_index(conn: &Connection, index: &LicenseIndex) -> Result<(), St
 }
 
 /// The schema version this build creates.
+#[cfg(test)]
 pub(super) fn latest_version() -> usize {
     MIGRATIONS.len()
 }

@@ -14,7 +14,7 @@
 //!   CLI) writing the same file.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::thread::{self, JoinHandle};
 
 use rusqlite::Connection;
@@ -82,24 +82,33 @@ where
     }
 }
 
-/// The writer thread's handle. Dropping it lets the thread finish the jobs
-/// already sent, then waits for it to close the connection.
+/// What the writer thread receives.
+enum Message {
+    /// Work to run in the next group.
+    Job(Box<dyn Job>),
+    /// Finish the group in hand and stop; jobs sent later are answered
+    /// "stopped".
+    Stop,
+}
+
+/// The writer thread's handle. Dropping it (or [`Writer::close`]) lets the
+/// thread finish the jobs it holds, then waits for it to close the connection.
 pub(super) struct Writer {
-    jobs: Option<mpsc::Sender<Box<dyn Job>>>,
-    thread: Option<JoinHandle<()>>,
+    jobs: mpsc::Sender<Message>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Writer {
     /// Starts the thread that owns `conn`.
     pub(super) fn start(conn: Connection) -> Result<Writer, StoreError> {
-        let (jobs, queue) = mpsc::channel::<Box<dyn Job>>();
+        let (jobs, queue) = mpsc::channel::<Message>();
         let thread = thread::Builder::new()
             .name("skyline-store-writer".into())
             .spawn(move || writer_loop(conn, queue))
             .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
         Ok(Writer {
-            jobs: Some(jobs),
-            thread: Some(thread),
+            jobs,
+            thread: Mutex::new(Some(thread)),
         })
     }
 
@@ -115,20 +124,34 @@ impl Writer {
             result: None,
             reply,
         });
-        let stopped = || StoreError::Backend("the storage writer has stopped".into());
-        self.jobs
-            .as_ref()
-            .ok_or_else(stopped)?
-            .send(job)
-            .map_err(|_| stopped())?;
+        self.jobs.send(Message::Job(job)).map_err(|_| stopped())?;
+        // A job still queued when the thread stops is dropped unanswered.
         answer.await.map_err(|_| stopped())?
     }
+
+    /// Stops the thread after the jobs already queued and waits for it to
+    /// close the connection. Later jobs fail with "stopped".
+    pub(super) async fn close(&self) {
+        let _ = self.jobs.send(Message::Stop);
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            let joined = tokio::task::spawn_blocking(move || thread.join()).await;
+            if !matches!(joined, Ok(Ok(()))) {
+                tracing::error!("the storage writer thread panicked");
+            }
+        }
+    }
+}
+
+fn stopped() -> StoreError {
+    StoreError::Backend("the storage writer has stopped".into())
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        drop(self.jobs.take());
-        if let Some(thread) = self.thread.take() {
+        let _ = self.jobs.send(Message::Stop);
+        let thread = self.thread.get_mut().ok().and_then(Option::take);
+        if let Some(thread) = thread {
             if thread.join().is_err() {
                 tracing::error!("the storage writer thread panicked");
             }
@@ -138,23 +161,32 @@ impl Drop for Writer {
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Writer")
-            .field("running", &self.jobs.is_some())
-            .finish()
+        let running = self.thread.lock().map(|t| t.is_some()).unwrap_or(false);
+        f.debug_struct("Writer").field("running", &running).finish()
     }
 }
 
-fn writer_loop(conn: Connection, queue: mpsc::Receiver<Box<dyn Job>>) {
-    while let Ok(first) = queue.recv() {
+fn writer_loop(conn: Connection, queue: mpsc::Receiver<Message>) {
+    let mut stopping = false;
+    while !stopping {
+        let Ok(Message::Job(first)) = queue.recv() else {
+            break;
+        };
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match queue.try_recv() {
-                Ok(job) => group.push(job),
+                Ok(Message::Job(job)) => group.push(job),
+                Ok(Message::Stop) => {
+                    stopping = true;
+                    break;
+                }
                 Err(_) => break,
             }
         }
         run_group(&conn, group);
     }
+    // Dropping the queue now answers every job still in it with "stopped".
+    drop(queue);
     if let Err(e) = conn.close() {
         tracing::warn!(error = %e.1, "closing the write connection failed");
     }

@@ -1,0 +1,174 @@
+//! `skyline bench` on the command line: the scenarios and every flag.
+
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// What one operation of a run is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Scenario {
+    /// Connect, handshake (PROTOCOL.md §3), close.
+    Handshake,
+    /// Connect, handshake, start-session on a bench key, close.
+    Session,
+    /// get-feature-toggles on held sessions, lock-step or --pipeline N.
+    Toggles,
+    /// send-telemetry-event on held sessions; each OK means committed.
+    Telemetry,
+    /// Open --connections sessions and hold them; the server's memory per session.
+    Idle,
+    /// Messages echoed by the server's /echo over held WebSockets: the
+    /// transport alone, the ceiling of `toggles`.
+    EchoBaseline,
+    /// Connect, upgrade, one hello-sized message echoed by /echo, close: the
+    /// ceiling of `handshake`.
+    EchoConnect,
+    /// Messages opened and resealed by the server's /echo-sealed after a real
+    /// handshake: transport plus frame crypto, without MessagePack or methods.
+    EchoSealed,
+}
+
+impl Scenario {
+    /// The name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Handshake => "handshake",
+            Scenario::Session => "session",
+            Scenario::Toggles => "toggles",
+            Scenario::Telemetry => "telemetry",
+            Scenario::Idle => "idle",
+            Scenario::EchoBaseline => "echo-baseline",
+            Scenario::EchoConnect => "echo-connect",
+            Scenario::EchoSealed => "echo-sealed",
+        }
+    }
+
+    /// Whether each connection needs a license session (bench keys).
+    pub fn needs_keys(self) -> bool {
+        matches!(
+            self,
+            Scenario::Session | Scenario::Toggles | Scenario::Telemetry | Scenario::Idle
+        )
+    }
+
+    /// Whether the server's identity key must be pinned (every scenario
+    /// that does the handshake).
+    pub fn needs_identity(self) -> bool {
+        !matches!(self, Scenario::EchoBaseline | Scenario::EchoConnect)
+    }
+
+    /// Whether operations share long-lived connections, so `--pipeline` applies.
+    pub fn pipelines(self) -> bool {
+        matches!(
+            self,
+            Scenario::Toggles | Scenario::Telemetry | Scenario::EchoBaseline | Scenario::EchoSealed
+        )
+    }
+
+    /// The server path the scenario talks to.
+    pub fn path(self) -> &'static str {
+        match self {
+            Scenario::EchoBaseline | Scenario::EchoConnect => "/echo",
+            Scenario::EchoSealed => "/echo-sealed",
+            _ => "/ws",
+        }
+    }
+
+    /// Concurrent connections when `--connections` is not given: enough to
+    /// keep a 2-core server busy while the load tool shares the machine.
+    pub fn default_connections(self) -> usize {
+        match self {
+            Scenario::Handshake | Scenario::EchoConnect => 4,
+            Scenario::Session => 8,
+            Scenario::Toggles | Scenario::EchoBaseline | Scenario::EchoSealed => 16,
+            Scenario::Telemetry => 64,
+            Scenario::Idle => 1_000,
+        }
+    }
+}
+
+/// `skyline bench SCENARIO`: drive a running server over N concurrent
+/// connections, then print throughput, latency percentiles, errors by kind,
+/// and, with --server-pid, the server's CPU time per operation and memory.
+///
+/// Every run is bounded: it stops after --duration (default 10 s; for `idle`,
+/// 300 s at most to open its sessions) or after --requests operations,
+/// whichever comes first. Only loopback servers (127.0.0.0/8, ::1) are driven.
+///
+/// The server should run with `--handshakes-per-second 0` (its default
+/// limit of 50 handshakes per second per address refuses a load test with
+/// HTTP 429), and with `--bench-echo` for the echo scenarios.
+///
+/// Scenarios with license sessions (session, toggles, telemetry, idle) create
+/// their own product, plan and keys in the server's database before the run,
+/// through the same --data-dir / --database / --identity as the operator
+/// commands; the identity key there must be the server's.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to measure.
+    #[arg(value_enum)]
+    pub scenario: Scenario,
+    /// The server's WebSocket URL, e.g. ws://127.0.0.1:7700/ws. The echo
+    /// scenarios use the same host and port with /echo or /echo-sealed.
+    #[arg(long)]
+    pub url: String,
+    /// The server's identity public key (64 hex characters) to pin. Default:
+    /// the public half of the identity key in the data directory.
+    #[arg(long)]
+    pub identity_public: Option<String>,
+    /// Concurrent connections; for `idle`, the number of sessions to hold.
+    /// [default: 4 for handshake, 8 for session, 16 for toggles and echo,
+    /// 64 for telemetry, 1000 for idle]
+    #[arg(long)]
+    pub connections: Option<usize>,
+    /// Stop after this many seconds (fractions allowed) [default: 10; for
+    /// idle: 300, a cap on opening the sessions].
+    #[arg(long)]
+    pub duration: Option<f64>,
+    /// Stop after this many operations in all (errors count).
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Requests in flight per connection (toggles, telemetry, echo-baseline,
+    /// echo-sealed); responses are read in order while the window refills.
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+    /// Open loop: start operations at this many per second in all, and
+    /// measure latency from when each was due (no coordinated omission).
+    /// Lock-step only (--pipeline 1).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// License keys to create for the run [default: connections, at most 1000].
+    /// Connections share keys round-robin, each with its own device; the
+    /// plan has as many device seats as that needs.
+    #[arg(long)]
+    pub keys: Option<u32>,
+    /// Product to create the bench keys under (created when missing).
+    #[arg(long, default_value = "skyline-bench")]
+    pub product: String,
+    /// The server's process id: report its CPU time per operation (from
+    /// /proc/PID/stat) and its resident memory (/proc/PID/status).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Spread connections over this many source addresses, 127.0.0.2 and
+    /// up, to get past the ephemeral port range of one address.
+    #[arg(long)]
+    pub source_addrs: Option<u32>,
+    /// Bytes per echo message [default: the size of a sealed
+    /// get-feature-toggles request].
+    #[arg(long)]
+    pub message_bytes: Option<usize>,
+    /// For `idle`: seconds to hold the sessions before reading the server's memory.
+    #[arg(long, default_value_t = 1.0)]
+    pub hold: f64,
+    /// Seconds a connection attempt or a request may take before it counts
+    /// as a timeout error.
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
+}
+
+impl BenchArgs {
+    /// `--timeout` as a duration.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.timeout)
+    }
+}
