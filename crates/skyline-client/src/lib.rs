@@ -15,6 +15,8 @@
 //! | [`methods`] | §6 | `start-session` ([`StartSession`]), `get-feature-toggles`, `send-telemetry-event` |
 //! | [`error`] | §5 statuses | [`RpcError`], one variant per status; [`ClientError`], everything else |
 //! | [`raw`] | all | [`RawConnection`]: testing hooks to send anything and see everything |
+//! | [`update`] | §7 | [`download_update`]: resumable, signature-verified update downloads |
+//! | `http` (private) | §7 | a minimal HTTP/1.1 client (hyper over tokio / tokio-rustls) for downloads |
 //!
 //! # Using it
 //!
@@ -85,9 +87,11 @@
 pub mod client;
 pub mod config;
 pub mod error;
+mod http;
 pub mod methods;
 pub mod raw;
 pub mod transport;
+pub mod update;
 
 pub use client::Client;
 pub use config::{
@@ -97,6 +101,7 @@ pub use error::{ClientError, RpcError};
 pub use methods::StartSession;
 pub use raw::RawConnection;
 pub use transport::{Incoming, RawSocket};
+pub use update::{download_update, DownloadedUpdate, UpdateChannel, UpdateError, UpdateRequest};
 
 pub use skyline_protocol;
 pub use skyline_protocol::methods::{

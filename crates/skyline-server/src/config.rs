@@ -2,6 +2,7 @@
 //! config file, environment and flags) and passed down. No globals.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Limits and policies of the WebSocket endpoint (PROTOCOL.md section 1).
@@ -27,6 +28,21 @@ pub struct ServerConfig {
     /// Also serve the benchmark echo endpoints `/echo` and `/echo-sealed`
     /// (see [`crate::echo`]). For `skyline bench` only; off by default.
     pub echo_endpoint: bool,
+    /// Where release artifacts are stored, for `/download` (and for
+    /// publishing through the admin API).
+    pub releases: ReleaseStorage,
+}
+
+/// Where release artifacts (update downloads) are stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ReleaseStorage {
+    /// No artifacts: `/download` answers 404 for every product.
+    #[default]
+    Off,
+    /// Content-addressed files in this directory (`DIR/<sha256 hex>`),
+    /// created on the first publish. The `skyline` binary's default is
+    /// `DATA_DIR/releases`.
+    Directory(PathBuf),
 }
 
 impl Default for ServerConfig {
@@ -41,6 +57,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
             echo_endpoint: false,
+            releases: ReleaseStorage::Off,
         }
     }
 }

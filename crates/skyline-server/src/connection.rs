@@ -107,6 +107,9 @@ pub(crate) async fn serve(mut socket: WebSocket, client: IpAddr, shared: Arc<Sha
                 }
                 Err(e) => {
                     tracing::info!(%client, reason = %e, "bad handshake");
+                    shared
+                        .security
+                        .record(crate::store::AuditAction::BAD_HANDSHAKES, client);
                     let reply = bad_handshake_reply(&e.to_string());
                     let _ = socket.send(Message::Binary(reply.into())).await;
                     return close(socket, CloseCode::PROTOCOL_ERROR, "bad handshake").await;

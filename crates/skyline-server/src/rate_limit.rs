@@ -1,7 +1,9 @@
-//! Per-address rate limits: token buckets keyed by client address, with a
-//! bounded table. Time comes in as an argument, so tests never sleep.
+//! Rate limits: token buckets keyed by client address (the RPC endpoint) or
+//! by any other key, such as an admin token's id, with a bounded table. Time
+//! comes in as an argument, so tests never sleep.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -15,17 +17,17 @@ struct Bucket {
     updated: Instant,
 }
 
-/// A token bucket per address: `capacity` tokens, refilled at `capacity` per
-/// `period`. A capacity of 0 disables the limit.
+/// A token bucket per key (by default a client address): `capacity` tokens,
+/// refilled at `capacity` per `period`. A capacity of 0 disables the limit.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct RateLimiter<K = IpAddr> {
     capacity: f64,
     per_second: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<HashMap<K, Bucket>>,
 }
 
-impl RateLimiter {
-    /// `capacity` events per `period` per address; 0 = unlimited.
+impl<K: Hash + Eq + Clone> RateLimiter<K> {
+    /// `capacity` events per `period` per key; 0 = unlimited.
     pub fn new(capacity: u32, period: Duration) -> Self {
         RateLimiter {
             capacity: f64::from(capacity),
@@ -39,7 +41,7 @@ impl RateLimiter {
         self.capacity == 0.0
     }
 
-    fn with_bucket<R>(&self, addr: IpAddr, now: Instant, f: impl FnOnce(&mut Bucket) -> R) -> R {
+    fn with_bucket<R>(&self, addr: K, now: Instant, f: impl FnOnce(&mut Bucket) -> R) -> R {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() >= MAX_TRACKED && !buckets.contains_key(&addr) {
             let (capacity, per_second) = (self.capacity, self.per_second);
@@ -55,8 +57,8 @@ impl RateLimiter {
         f(bucket)
     }
 
-    /// Takes one token for `addr`; false when the address is over its limit.
-    pub fn try_acquire(&self, addr: IpAddr, now: Instant) -> bool {
+    /// Takes one token for `addr`; false when the key is over its limit.
+    pub fn try_acquire(&self, addr: K, now: Instant) -> bool {
         if self.is_off() {
             return true;
         }
@@ -71,12 +73,12 @@ impl RateLimiter {
     }
 
     /// Whether `addr` has a token left, without taking it.
-    pub fn has_capacity(&self, addr: IpAddr, now: Instant) -> bool {
+    pub fn has_capacity(&self, addr: K, now: Instant) -> bool {
         self.is_off() || self.with_bucket(addr, now, |b| b.tokens >= 1.0)
     }
 
     /// Takes one token if there is one (records an event such as a failed key).
-    pub fn record(&self, addr: IpAddr, now: Instant) {
+    pub fn record(&self, addr: K, now: Instant) {
         if !self.is_off() {
             self.with_bucket(addr, now, |b| b.tokens = (b.tokens - 1.0).max(0.0));
         }
@@ -107,6 +109,15 @@ mod tests {
         );
         assert!(limiter.try_acquire(a, t0 + Duration::from_millis(500)));
         assert!(!limiter.try_acquire(a, t0 + Duration::from_millis(500)));
+    }
+
+    #[test]
+    fn any_key_type_works() {
+        let limiter: RateLimiter<String> = RateLimiter::new(1, Duration::from_secs(60));
+        let t0 = Instant::now();
+        assert!(limiter.try_acquire("token-a".to_owned(), t0));
+        assert!(!limiter.try_acquire("token-a".to_owned(), t0));
+        assert!(limiter.try_acquire("token-b".to_owned(), t0));
     }
 
     #[test]

@@ -26,7 +26,8 @@ use crate::clock::Clock;
 use crate::config::ServerConfig;
 use crate::license_index::LicenseIndex;
 use crate::rate_limit::RateLimiter;
-use crate::store::Store;
+use crate::security::SecurityLog;
+use crate::store::{AuditAction, Store};
 use crate::tls::TlsListener;
 
 /// What the server works with, besides its configuration.
@@ -61,6 +62,8 @@ pub(crate) struct Shared {
     pub connections: Arc<Semaphore>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
+    /// Bad handshakes, rate-limited upgrades and wrong keys, per address.
+    pub security: Arc<SecurityLog>,
 }
 
 /// The client's socket address, as accepted (before any proxy header).
@@ -105,9 +108,14 @@ where
         connections: Arc::new(Semaphore::new(config.max_connections)),
         shutdown: token.clone(),
         tracker: TaskTracker::new(),
+        security: Arc::new(SecurityLog::new(
+            services.store.clone(),
+            services.clock.clone(),
+        )),
         config,
         services,
     });
+    let security_flusher = shared.security.spawn_flusher(token.clone());
     let app = router(shared.clone());
     let signal_token = token.clone();
     axum::serve(
@@ -130,6 +138,7 @@ where
             "connections still open after the shutdown grace period"
         );
     }
+    let _ = security_flusher.await;
     shared.services.store.close().await;
     Ok(())
 }
@@ -137,7 +146,8 @@ where
 fn router(shared: Arc<Shared>) -> Router {
     let mut router = Router::new()
         .route("/ws", get(upgrade))
-        .route("/health", get(|| async { "ok" }));
+        .route("/health", get(|| async { "ok" }))
+        .merge(crate::download::routes(&shared.config, &shared.services));
     if shared.config.echo_endpoint {
         router = router.merge(crate::echo::routes());
     }
@@ -193,6 +203,9 @@ pub(crate) fn admit(shared: &Shared, client: IpAddr) -> Result<OwnedSemaphorePer
     }
     if !shared.handshake_limiter.try_acquire(client, Instant::now()) {
         tracing::info!(%client, "handshake rate limit exceeded");
+        shared
+            .security
+            .record(AuditAction::HANDSHAKES_RATE_LIMITED, client);
         return Err((
             StatusCode::TOO_MANY_REQUESTS,
             "too many handshakes from this address; try again later\n",

@@ -11,20 +11,30 @@ use skyline_protocol::license_key;
 use skyline_protocol::methods::{StartSessionResult, ToggleValue};
 use skyline_server::license_index::{LicenseDigest, LicenseIndex};
 use skyline_server::store::{
-    self, Actor, AuditAction, AuditEntry, AuditFilter, LicenseStatus, NewLicense, Plan, Refusal,
-    StartSessionCommand, StartSessionOutcome, Store, StoreError, TelemetryQuery, TelemetryRecord,
-    ToggleLayer, ToggleScope,
+    self, Actor, AuditAction, AuditEntry, AuditFilter, DumpRecord, LicenseStatus, NewLicense, Plan,
+    Refusal, StartSessionCommand, StartSessionOutcome, Store, StoreError, TelemetryQuery,
+    TelemetryRecord, ToggleLayer, ToggleScope,
 };
+use skyline_testkit::postgres::TestDatabase;
 
 // --- Backends -----------------------------------------------------------------
 
 /// A database the suite can open, close and open again.
 struct Backend {
     url: String,
-    _dir: tempfile::TempDir,
+    _sqlite_dir: Option<tempfile::TempDir>,
+    _postgres_database: Option<TestDatabase<'static>>,
 }
 
 impl Backend {
+    fn kind(&self) -> &'static str {
+        if self._postgres_database.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    }
+
     async fn open(&self) -> Arc<dyn Store> {
         store::open(&self.url, index())
             .await
@@ -33,13 +43,26 @@ impl Backend {
 }
 
 /// SQLite on a fresh temporary file, in a directory the store must create.
-fn sqlite() -> Backend {
+fn sqlite() -> Option<Backend> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data").join("skyline.db");
-    Backend {
+    Some(Backend {
         url: format!("sqlite://{}", path.display()),
-        _dir: dir,
-    }
+        _sqlite_dir: Some(dir),
+        _postgres_database: None,
+    })
+}
+
+/// A fresh database on this test binary's throwaway PostgreSQL server;
+/// `None` (the test is skipped, loudly) where PostgreSQL is not installed
+/// and CI is not set.
+fn postgres() -> Option<Backend> {
+    let database = skyline_testkit::postgres::shared()?.create_database();
+    Some(Backend {
+        url: database.url.clone(),
+        _sqlite_dir: None,
+        _postgres_database: Some(database),
+    })
 }
 
 // --- Fixture ------------------------------------------------------------------
@@ -979,7 +1002,175 @@ async fn telemetry_throughput(backend: Backend) {
         t.await.unwrap();
     }
     let rate = (senders * each) as f64 / started.elapsed().as_secs_f64();
-    println!("telemetry: {rate:.0} events/s committed");
+    println!(
+        "telemetry ({}): {rate:.0} events/s committed",
+        backend.kind()
+    );
+}
+
+/// 64 concurrent devices, each on its own key, each starting 200 sessions
+/// in a row (the first binds and activates); prints start-sessions/s.
+async fn start_session_throughput(backend: Backend) {
+    let store = backend.open().await;
+    setup(&store).await;
+    let (devices, each) = (64, 200);
+    let mut keys = Vec::new();
+    for _ in 0..devices {
+        keys.push(new_key(&store, FOREVER).await);
+    }
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = keys
+        .into_iter()
+        .map(|key| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut last = None;
+                for t in 1..=each {
+                    ok(&store, login(last, t, start(key))).await;
+                    last = Some(t);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rate = (devices * each) as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "start-session ({}): {rate:.0} sessions/s committed",
+        backend.kind()
+    );
+}
+
+// --- Export and import ------------------------------------------------------------------------
+
+/// Every record of `store`, as `export_dump` streams them.
+async fn dump(store: &Arc<dyn Store>) -> Vec<DumpRecord> {
+    let (out, mut records) = tokio::sync::mpsc::channel(64);
+    let exporter = {
+        let store = store.clone();
+        tokio::spawn(async move { store.export_dump(out).await })
+    };
+    let mut all = Vec::new();
+    while let Some(record) = records.recv().await {
+        all.push(record);
+    }
+    exporter.await.unwrap().unwrap();
+    all
+}
+
+/// Feeds `records` to `import_dump`.
+async fn import(
+    store: &Arc<dyn Store>,
+    records: Vec<DumpRecord>,
+) -> Result<store::DumpCounts, StoreError> {
+    let (input, received) = tokio::sync::mpsc::channel(64);
+    let importer = {
+        let store = store.clone();
+        tokio::spawn(async move { store.import_dump(received).await })
+    };
+    for record in records {
+        if input.send(record).await.is_err() {
+            break;
+        }
+    }
+    drop(input);
+    importer.await.unwrap()
+}
+
+/// A deployment with something in every table: devices with last logins
+/// and a lock, toggles at every layer, telemetry, audit.
+async fn populate(store: &Arc<dyn Store>) -> LicenseDigest {
+    setup(store).await;
+    let duo = new_key(store, DUO).await;
+    ok(store, login(None, 100, start(duo))).await;
+    ok(store, login(Some(100), 200, start(duo))).await;
+    ok(store, device(2, start(duo))).await;
+    let locked = new_key(store, FOREVER).await;
+    ok(store, start(locked)).await;
+    refused(store, login(Some(5), 2_000, start(locked))).await;
+    let revoked = new_key(store, MONTHLY).await;
+    store.revoke_license(&cli(), &revoked).await.unwrap();
+    new_key(store, OTHER_PLAN).await;
+    let scopes = [
+        (ToggleScope::Product, ToggleValue::Int(100)),
+        (ToggleScope::Plan(DUO.into()), ToggleValue::Float(0.25)),
+        (
+            ToggleScope::License(duo),
+            ToggleValue::String("x\ty".into()),
+        ),
+    ];
+    for (scope, value) in scopes {
+        store
+            .set_toggle(&cli(), PRODUCT, scope, "limit", value)
+            .await
+            .unwrap();
+    }
+    let license_id = store.find_license(&duo).await.unwrap().id;
+    for n in 0..30 {
+        store.record_telemetry(event(license_id, n)).await.unwrap();
+    }
+    duo
+}
+
+async fn dump_round_trip(backend: Backend) {
+    let source = backend.open().await;
+    let duo = populate(&source).await;
+    let exported = dump(&source).await;
+    let kinds: Vec<&str> = exported.iter().map(DumpRecord::kind).collect();
+    for kind in DumpRecord::ORDER {
+        assert!(kinds.contains(&kind), "no {kind} record in {kinds:?}");
+    }
+    assert_eq!(
+        exported.last(),
+        Some(&DumpRecord::End {
+            records: exported.len() as u64 - 1
+        })
+    );
+
+    // A database with data refuses an import, and is left as it was.
+    let refused_import = import(&source, exported.clone()).await;
+    assert!(
+        matches!(&refused_import, Err(StoreError::Invalid(m)) if m.contains("not empty")),
+        "{refused_import:?}"
+    );
+
+    // Into a new SQLite database: a truncated dump imports nothing, a
+    // whole one everything, and the copy exports the same records.
+    let copy_backend = sqlite().unwrap();
+    let copy = copy_backend.open().await;
+    let truncated = exported[..exported.len() - 1].to_vec();
+    let err = import(&copy, truncated).await.unwrap_err();
+    assert!(err.to_string().contains("end record"), "{err}");
+    assert!(copy.list_products().await.unwrap().is_empty());
+    let counts = import(&copy, exported.clone()).await.unwrap();
+    assert_eq!(counts.telemetry, 30);
+    assert_eq!(counts.total(), exported.len() as u64 - 1);
+    assert_eq!(dump(&copy).await, exported);
+
+    // The copy works: the lock held, last logins kept, ids continue.
+    let info = copy.find_license(&duo).await.unwrap();
+    assert_eq!(info.devices.len(), 2);
+    assert_eq!(
+        (
+            info.devices[0].last_login,
+            info.devices[0].previous_last_login
+        ),
+        (Some(200), Some(100))
+    );
+    ok(&copy, login(Some(100), 300, start(duo))).await;
+    let fresh = new_key(&copy, MONTHLY).await;
+    assert!(copy.find_license(&fresh).await.unwrap().id > info.id);
+    copy.record_telemetry(event(info.id, 99)).await.unwrap();
+
+    // A database of another identity key refuses the dump.
+    let other_backend = sqlite().unwrap();
+    let other = store::open(&other_backend.url, LicenseIndex::from_secret([7; 32]))
+        .await
+        .unwrap();
+    let err = import(&other, exported).await.unwrap_err();
+    assert!(err.to_string().contains("another identity key"), "{err}");
+    assert!(other.list_products().await.unwrap().is_empty());
 }
 
 // --- Instantiation ------------------------------------------------------------------------
@@ -990,36 +1181,57 @@ macro_rules! suite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    super::$test(super::$backend()).await
+                    if let Some(backend) = super::$backend() {
+                        super::$test(backend).await
+                    }
                 }
             )*
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             #[ignore = "throughput measurement; run in release"]
             async fn telemetry_throughput() {
-                super::telemetry_throughput(super::$backend()).await
+                if let Some(backend) = super::$backend() {
+                    super::telemetry_throughput(backend).await
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore = "throughput measurement; run in release"]
+            async fn start_session_throughput() {
+                if let Some(backend) = super::$backend() {
+                    super::start_session_throughput(backend).await
+                }
             }
         }
     };
 }
 
-suite!(sqlite:
-    unknown_or_disabled_product,
-    outdated_version,
-    invalid_license_key,
-    revoked,
-    expiry_and_first_activation,
-    set_expiry,
-    one_seat,
-    two_seats,
-    seat_race,
-    last_login_current_and_previous,
-    breach_locks_until_reset,
-    reset_frees_seats,
-    toggles_layering,
-    telemetry_is_durable,
-    a_failing_job_does_not_fail_its_group,
-    audit_log,
-    operator_records,
-    data_survives_reopen,
-);
+/// Every test of the suite, for one backend.
+macro_rules! suite_for {
+    ($backend:ident) => {
+        suite!($backend:
+            unknown_or_disabled_product,
+            outdated_version,
+            invalid_license_key,
+            revoked,
+            expiry_and_first_activation,
+            set_expiry,
+            one_seat,
+            two_seats,
+            seat_race,
+            last_login_current_and_previous,
+            breach_locks_until_reset,
+            reset_frees_seats,
+            toggles_layering,
+            telemetry_is_durable,
+            a_failing_job_does_not_fail_its_group,
+            audit_log,
+            operator_records,
+            data_survives_reopen,
+            dump_round_trip,
+        );
+    };
+}
+
+suite_for!(sqlite);
+suite_for!(postgres);

@@ -31,7 +31,8 @@ pub struct Global {
         default_value = "skyline-data"
     )]
     pub data_dir: PathBuf,
-    /// Database URL: `sqlite://PATH` (default: DATA_DIR/skyline.sqlite).
+    /// Database URL: `sqlite://PATH` (default: DATA_DIR/skyline.sqlite) or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (several nodes, one database).
     #[arg(long, global = true, env = "SKYLINE_DATABASE")]
     pub database: Option<String>,
     /// Identity key file (default: DATA_DIR/identity.key).
@@ -43,6 +44,10 @@ pub struct Global {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Directory of release artifacts, content-addressed (default:
+    /// DATA_DIR/releases). Several nodes must share it.
+    #[arg(long, global = true, env = "SKYLINE_RELEASES_DIR")]
+    pub releases_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -72,12 +77,35 @@ pub enum Command {
     Telemetry(TelemetryCommand),
     /// Read the audit log.
     Audit(AuditArgs),
+    /// Publish, list and yank signed update releases (served at
+    /// /download/PRODUCT/latest).
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+    /// Manage bearer tokens of the admin HTTP API.
+    #[command(subcommand, name = "admin-token")]
+    AdminToken(AdminTokenCommand),
     /// A debugging client for a running server.
     #[command(subcommand)]
     Client(ClientCommand),
     /// Load generator: drive a running server and report throughput,
     /// latency, errors, and the server's CPU and memory per operation.
     Bench(BenchArgs),
+    /// Bring the database to the newest schema, then exit. `serve` migrates
+    /// at start too; run this once before rolling out new nodes.
+    Migrate,
+    /// Write every record of the database (products, plans, keys, devices,
+    /// toggles, audit log, telemetry) to a new dump file, JSON Lines.
+    Export {
+        /// The dump file to create; an existing file is never overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Load a dump file from `skyline export` into an empty database, in
+    /// one transaction (e.g. --database postgres://… after exporting SQLite).
+    Import {
+        /// The dump file.
+        file: PathBuf,
+    },
 }
 
 /// `skyline serve`. Every option can also come from the config file or an
@@ -125,6 +153,13 @@ pub struct ServeArgs {
     /// ceilings of `skyline bench echo-baseline` and `echo-sealed`.
     #[arg(long, hide = true)]
     pub bench_echo: bool,
+    /// Address of the admin HTTP API, or `off` [default: 127.0.0.1:7701].
+    /// Keep it on loopback or a private network.
+    #[arg(long, env = "SKYLINE_ADMIN_LISTEN")]
+    pub admin_listen: Option<String>,
+    /// Admin API requests per minute per token, 0 = off [default: 600].
+    #[arg(long, env = "SKYLINE_ADMIN_REQUESTS_PER_MINUTE")]
+    pub admin_requests_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -297,4 +332,77 @@ pub struct StartSessionArgs {
     /// Also fetch feature toggles after the session starts.
     #[arg(long)]
     pub toggles: bool,
+}
+
+/// A release channel on the command line.
+#[derive(Debug, Clone, Copy, ValueEnum, Default, PartialEq, Eq)]
+pub enum ChannelArg {
+    /// Offered to every user.
+    #[default]
+    Stable,
+    /// Offered to users who follow the beta channel.
+    Beta,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Store FILE content-addressed, sign its SHA-256 with the identity key
+    /// and record it as a release.
+    #[command(disable_version_flag = true)]
+    Publish {
+        #[arg(long)]
+        product: String,
+        /// The release's dotted version, e.g. 7.1.0.
+        #[arg(long)]
+        version: String,
+        /// The platform it is for, e.g. windows-x64 (default: every platform).
+        #[arg(long)]
+        platform: Option<String>,
+        #[arg(long, value_enum, default_value_t = ChannelArg::Stable)]
+        channel: ChannelArg,
+        /// Also raise the product's minimum supported version to this (older
+        /// apps get OUTDATED_VERSION and update).
+        #[arg(long)]
+        min_version: Option<String>,
+        /// The file name downloads are saved under (default: FILE's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// The artifact.
+        file: PathBuf,
+    },
+    /// List a product's releases, yanked ones too.
+    List {
+        #[arg(long)]
+        product: String,
+    },
+    /// Withdraw a release: it is no longer offered or downloadable.
+    #[command(disable_version_flag = true)]
+    Yank {
+        #[arg(long)]
+        product: String,
+        #[arg(long)]
+        version: String,
+        #[arg(long)]
+        platform: Option<String>,
+        /// Restore a yanked release instead.
+        #[arg(long)]
+        undo: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminTokenCommand {
+    /// Create a token; it is printed once and only its hash is stored.
+    Create {
+        /// A name for people, e.g. `billing`.
+        #[arg(long)]
+        name: String,
+        /// May only read (GET); every change is refused with 403.
+        #[arg(long)]
+        read_only: bool,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id: it is refused with 401 from now on.
+    Revoke { id: String },
 }

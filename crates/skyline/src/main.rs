@@ -9,15 +9,21 @@
 //! | `serve` | `skyline serve`: config file < environment < flags, then the server |
 //! | `identity_file` | reading, creating (mode 0600) the identity key file |
 //! | `operator` | product, plan, license, toggle, telemetry and audit commands |
+//! | `releases` | `skyline release publish/list/yank`: signed update artifacts |
+//! | `admin_tokens` | `skyline admin-token create/list/revoke` for the admin HTTP API |
 //! | `client_cmd` | `skyline client start-session`, built on the client crate |
 //! | `bench` | `skyline bench`: the load generator and its scenarios |
+//! | `transfer` | `skyline migrate`, `export` and `import`: schema and moving a deployment |
 
+mod admin_tokens;
 mod bench;
 mod cli;
 mod client_cmd;
 mod identity_file;
 mod operator;
+mod releases;
 mod serve;
+mod transfer;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -100,6 +106,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Client(command) => client_cmd::run(command, global.json).await,
         Command::Bench(args) => bench::run(&global, args).await,
+        Command::Migrate => transfer::migrate(&global).await,
+        Command::Export { out } => transfer::export(&global, &out).await,
+        Command::Import { file } => transfer::import(&global, &file).await,
         command => {
             init_logging("warn");
             let file = serve::FileConfig::load(&global)?;
@@ -131,10 +140,18 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Toggle(c) => operator.toggle(c).await,
                 Command::Telemetry(c) => operator.telemetry(c).await,
                 Command::Audit(a) => operator.audit(a).await,
+                Command::Release(c) => {
+                    let dir = serve::releases_dir(&global, &file);
+                    releases::run(c, &operator, &identity, &dir).await
+                }
+                Command::AdminToken(c) => admin_tokens::run(c, &operator).await,
                 Command::Serve(_)
                 | Command::Keygen { .. }
                 | Command::Client(_)
-                | Command::Bench(_) => {
+                | Command::Bench(_)
+                | Command::Migrate
+                | Command::Export { .. }
+                | Command::Import { .. } => {
                     unreachable!("handled above")
                 }
             };

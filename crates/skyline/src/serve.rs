@@ -1,6 +1,7 @@
 //! `skyline serve`: builds the server's configuration from the config file,
 //! the environment and the flags (in rising priority), then runs it until
-//! SIGINT or SIGTERM.
+//! SIGINT or SIGTERM. The admin HTTP API runs beside it on its own listener
+//! (`--admin-listen`, default 127.0.0.1:7701, `off` to disable).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -8,9 +9,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
+use skyline_server::admin::{AdminConfig, DEFAULT_ADMIN_LISTEN};
 use skyline_server::clock::SystemClock;
 use skyline_server::license_index::LicenseIndex;
-use skyline_server::{ServerConfig, Services};
+use skyline_server::{ReleaseStorage, ServerConfig, Services};
+use tokio::sync::watch;
 
 use crate::cli::{Global, ServeArgs};
 use crate::{identity_file, CliError};
@@ -32,6 +35,10 @@ pub struct FileConfig {
     pub failed_keys_per_minute: Option<u32>,
     pub trusted_proxies: Option<Vec<IpAddr>>,
     pub log: Option<String>,
+    /// `HOST:PORT` of the admin API, or `off`.
+    pub admin_listen: Option<String>,
+    pub admin_requests_per_minute: Option<u32>,
+    pub releases_dir: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -65,6 +72,27 @@ pub fn database_url(global: &Global, file: &FileConfig) -> String {
         })
 }
 
+/// The releases directory: flag/env, else the config file, else DATA_DIR/releases.
+pub fn releases_dir(global: &Global, file: &FileConfig) -> PathBuf {
+    global
+        .releases_dir
+        .clone()
+        .or_else(|| file.releases_dir.clone())
+        .unwrap_or_else(|| global.data_dir.join("releases"))
+}
+
+/// Reads `--admin-listen`: `off`, or an address.
+fn admin_listen_arg(text: &str) -> Result<Option<SocketAddr>, CliError> {
+    if text.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    text.trim().parse().map(Some).map_err(|_| {
+        CliError::new(format!(
+            "admin listen address `{text}` is neither HOST:PORT nor `off`"
+        ))
+    })
+}
+
 /// The identity key path: flag/env, else the config file, else DATA_DIR/identity.key.
 pub fn identity_path(global: &Global, file: &FileConfig) -> (PathBuf, bool) {
     match global.identity.clone().or_else(|| file.identity.clone()) {
@@ -80,6 +108,12 @@ pub struct ServeSettings {
     pub tls: Option<(PathBuf, PathBuf)>,
     pub server: ServerConfig,
     pub log: String,
+    /// Where the admin API listens; `None` when off.
+    pub admin_listen: Option<SocketAddr>,
+    /// Whether that address was asked for (not the default): then failing
+    /// to bind it is an error, not a warning.
+    pub admin_listen_explicit: bool,
+    pub admin: AdminConfig,
 }
 
 /// Merges flags (and their environment variables) over the file over defaults.
@@ -130,6 +164,23 @@ pub fn settings(args: &ServeArgs, file: &FileConfig) -> Result<ServeSettings, Cl
         },
         shutdown_grace: defaults.shutdown_grace,
         echo_endpoint: args.bench_echo,
+        releases: ReleaseStorage::Off,
+    };
+    let admin_text = args
+        .admin_listen
+        .clone()
+        .or_else(|| file.admin_listen.clone());
+    let admin_listen = match &admin_text {
+        Some(text) => admin_listen_arg(text)?,
+        None => Some(DEFAULT_ADMIN_LISTEN),
+    };
+    let admin_defaults = AdminConfig::default();
+    let admin = AdminConfig {
+        requests_per_minute: args
+            .admin_requests_per_minute
+            .or(file.admin_requests_per_minute)
+            .unwrap_or(admin_defaults.requests_per_minute),
+        ..admin_defaults
     };
     if server.max_message_bytes < 1024 {
         return Err(CliError::new(
@@ -151,36 +202,74 @@ pub fn settings(args: &ServeArgs, file: &FileConfig) -> Result<ServeSettings, Cl
             .clone()
             .or_else(|| file.log.clone())
             .unwrap_or_else(|| "info".into()),
+        admin_listen,
+        admin_listen_explicit: admin_text.is_some(),
+        admin,
     })
 }
 
-/// Resolves when SIGINT or SIGTERM arrives.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves when SIGINT or SIGTERM arrives. The signal handlers are installed
+/// when this is called, not when the future is first polled: `run` calls it
+/// before printing the banner, so a signal sent as soon as the server says it
+/// is listening shuts it down gracefully instead of killing the process.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{signal, SignalKind};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            async fn received(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            tokio::select! {
+                _ = received(interrupt) => {},
+                _ = received(terminate) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!("shutting down: finishing in-flight requests");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+/// Binds the admin API's listener. The default address being taken (another
+/// server on this machine) is a warning; an address asked for must bind.
+async fn bind_admin(settings: &ServeSettings) -> Result<Option<tokio::net::TcpListener>, CliError> {
+    let Some(addr) = settings.admin_listen else {
+        return Ok(None);
+    };
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(e) if !settings.admin_listen_explicit => {
+            tracing::warn!(%addr, error = %e, "the admin API is off: its default address is unavailable (use --admin-listen)");
+            Ok(None)
+        }
+        Err(e) => Err(CliError::new(format!(
+            "cannot listen on {addr} for the admin API: {e}"
+        ))),
+    }
 }
 
 /// Runs the server.
 pub async fn run(global: &Global, args: &ServeArgs) -> Result<(), CliError> {
     let file = FileConfig::load(global)?;
-    let settings = settings(args, &file)?;
+    let mut settings = settings(args, &file)?;
+    let releases = ReleaseStorage::Directory(releases_dir(global, &file));
+    settings.server.releases = releases.clone();
+    settings.admin.releases = releases;
     crate::init_logging(&settings.log);
     let (identity_path, is_default) = identity_path(global, &file);
     let (identity, created) = identity_file::load_or_create(&identity_path, is_default)?;
@@ -209,21 +298,71 @@ pub async fn run(global: &Global, args: &ServeArgs) -> Result<(), CliError> {
         .await
         .map_err(|e| CliError::new(format!("cannot listen on {}: {e}", settings.listen)))?;
     let local = tcp.local_addr().map_err(|e| CliError::new(e.to_string()))?;
+    let admin_listener = bind_admin(&settings).await?;
+    let admin_local = match &admin_listener {
+        Some(l) => Some(l.local_addr().map_err(|e| CliError::new(e.to_string()))?),
+        None => None,
+    };
     let scheme = if settings.tls.is_some() { "wss" } else { "ws" };
+    // Before the banner: whoever reads it may signal at once.
+    let signal = shutdown_signal();
     print_banner(&public.to_hex(), scheme, local, &database, &identity_path);
+    print_admin_banner(scheme, local, admin_local);
+    // One signal stops both listeners: the admin API first, so that the
+    // main server (which closes the store) stops after it.
+    let (stop, stopped) = watch::channel(false);
+    tokio::spawn(async move {
+        signal.await;
+        let _ = stop.send(true);
+    });
+    let admin_task = admin_listener.map(|listener| {
+        tokio::spawn(skyline_server::admin::serve(
+            listener,
+            settings.admin.clone(),
+            services.clone(),
+            wait_for_stop(stopped.clone()),
+        ))
+    });
+    let shutdown = async move {
+        wait_for_stop(stopped).await;
+        if let Some(task) = admin_task {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(error = %e, "the admin API failed"),
+                Err(e) => tracing::error!(error = %e, "the admin API task failed"),
+            }
+        }
+    };
     let result = match &settings.tls {
         Some((cert, key)) => {
             let config = skyline_server::tls::load_tls_config(cert, key)
                 .map_err(|e| CliError::new(format!("TLS: {e}")))?;
             let listener = skyline_server::tls::TlsListener::new(tcp, config)
                 .map_err(|e| CliError::new(e.to_string()))?;
-            skyline_server::run(listener, settings.server, services, shutdown_signal()).await
+            skyline_server::run(listener, settings.server, services, shutdown).await
         }
-        None => skyline_server::run(tcp, settings.server, services, shutdown_signal()).await,
+        None => skyline_server::run(tcp, settings.server, services, shutdown).await,
     };
     result.map_err(|e| CliError::new(format!("server failed: {e}")))?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Resolves once the stop flag is set (or its sender is gone).
+async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+fn print_admin_banner(scheme: &str, local: SocketAddr, admin: Option<SocketAddr>) {
+    let http = if scheme == "wss" { "https" } else { "http" };
+    println!("Update downloads: {http}://{local}/download/PRODUCT/latest");
+    match admin {
+        Some(addr) => println!(
+            "Admin API: http://{addr}/admin (OpenAPI at /admin/openapi.json; \
+             tokens: skyline admin-token create --name NAME)"
+        ),
+        None => println!("Admin API: off"),
+    }
 }
 
 fn print_banner(

@@ -45,6 +45,8 @@ impl Server {
                 "--log",
                 "warn",
             ])
+            // No admin API: its fixed default port may be taken.
+            .env("SKYLINE_ADMIN_LISTEN", "off")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -107,7 +109,10 @@ fn assert_clean(report: &Json, scenario: &str) {
         "{scenario}: {report:#}"
     );
     assert!(report["latencyUs"]["p50"].as_f64().unwrap() > 0.0);
-    assert!(report["latencyUs"]["p999"].as_f64().unwrap() >= report["latencyUs"]["p50"].as_f64().unwrap());
+    assert!(
+        report["latencyUs"]["p999"].as_f64().unwrap()
+            >= report["latencyUs"]["p50"].as_f64().unwrap()
+    );
     let server = &report["server"];
     assert!(server["cpuUs"].as_f64().unwrap() >= 0.0, "{report:#}");
     assert!(server["rssAfterKib"].as_u64().unwrap() > 0, "{report:#}");
@@ -158,7 +163,10 @@ fn every_scenario_runs_against_a_real_server() {
     let report = bench(&server.data_dir, &args);
     assert_clean(&report, "idle");
     assert_eq!(report["heldSessions"], 2, "{report:#}");
-    assert!(report["server"]["rssPerSessionBytes"].is_number(), "{report:#}");
+    assert!(
+        report["server"]["rssPerSessionBytes"].is_number(),
+        "{report:#}"
+    );
 }
 
 #[test]

@@ -84,6 +84,10 @@ pub(super) async fn handle(
         Ok(StartSessionOutcome::Refused(refusal)) => {
             if refusal == Refusal::InvalidLicenseKey {
                 shared.failed_key_limiter.record(state.client, now);
+                shared.security.record(
+                    crate::store::AuditAction::INVALID_LICENSE_KEYS,
+                    state.client,
+                );
             }
             let what = match &refusal {
                 Refusal::UnknownProduct => Message::UnknownProduct,

@@ -11,15 +11,21 @@
 //! | [`error`] | [`StoreError`] |
 //! | `codec` | text forms of durations, dates and toggle values shared by SQL backends |
 //! | `json` | [`json_from_msgpack`] for telemetry `data` |
+//! | `rules` | the `start-session` decisions that need no database, shared by the backends |
+//! | [`dump`] | [`DumpRecord`]: every row in a backend-neutral form, for export and import |
 //! | [`sqlite`] | the SQLite backend: one writer thread with group commit, a pool of readers |
+//! | [`postgres`] | the PostgreSQL backend: a connection pool, row locks, telemetry group commit |
 //!
 //! The store never reads the clock (today's date and UNIX times come in as
 //! arguments) and never sees a raw license key, only its digest from
 //! [`LicenseIndex`].
 
 mod codec;
+pub mod dump;
 pub mod error;
 mod json;
+pub mod postgres;
+mod rules;
 pub mod sqlite;
 pub mod types;
 
@@ -28,7 +34,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use skyline_protocol::methods::{FeatureToggles, ToggleValue};
+use tokio::sync::mpsc;
 
+pub use dump::{DumpCounts, DumpRecord};
 pub use error::StoreError;
 pub use json::json_from_msgpack;
 pub use types::*;
@@ -167,10 +175,121 @@ pub trait Store: Send + Sync + 'static {
     /// Audit entries, oldest first.
     async fn list_audit(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
 
+    // --- Moving a deployment ----------------------------------------------
+
+    /// Streams every row of every table into `out` from one consistent
+    /// snapshot, in [`DumpRecord::ORDER`], then [`DumpRecord::End`]. Fails
+    /// if `out` is closed before the end.
+    async fn export_dump(&self, out: mpsc::Sender<DumpRecord>) -> Result<DumpCounts, StoreError>;
+
+    /// Replays a dump into this store, which must hold no products,
+    /// telemetry or audit entries yet, in one transaction: nothing is
+    /// committed unless the records arrive in order and end with a
+    /// [`DumpRecord::End`] that counts them. Ids are kept. A dump whose
+    /// license index check differs from this database's is refused.
+    async fn import_dump(
+        &self,
+        records: mpsc::Receiver<DumpRecord>,
+    ) -> Result<DumpCounts, StoreError>;
+
+    /// The database's schema version.
+    async fn schema_version(&self) -> Result<u32, StoreError>;
+
     /// Finishes every queued write and stops background work. Later calls
     /// fail; dropping the store without calling this is safe too.
     async fn close(&self) {}
+
+    // --- Releases (update downloads) -----------------------------------------
+    //
+    // The artifacts themselves live in a `BlobStore` (crate::releases); the
+    // store keeps their metadata. Backends without these methods answer
+    // `StoreError::Unsupported`.
+
+    /// Records a release whose artifact is already stored under its digest,
+    /// and, with `min_version`, raises the product's minimum supported
+    /// version in the same transaction. A release of the same product,
+    /// platform and (numerically) equal version is a `Conflict`; an unknown
+    /// product is `NotFound`. Audited.
+    async fn publish_release(
+        &self,
+        by: &Actor,
+        release: NewRelease,
+        min_version: Option<&str>,
+    ) -> Result<Release, StoreError> {
+        let _ = (by, release, min_version);
+        Err(StoreError::Unsupported(RELEASES_UNSUPPORTED.into()))
+    }
+
+    /// Every release of a product, yanked ones too, oldest first; an unknown
+    /// product is `NotFound`.
+    async fn list_releases(&self, product_id: &str) -> Result<Vec<Release>, StoreError> {
+        let _ = product_id;
+        Err(StoreError::Unsupported(RELEASES_UNSUPPORTED.into()))
+    }
+
+    /// Yanks (withdraws) a release, or restores it with `yanked = false`.
+    /// Audited.
+    async fn set_release_yanked(
+        &self,
+        by: &Actor,
+        release: &ReleaseRef,
+        yanked: bool,
+    ) -> Result<Release, StoreError> {
+        let _ = (by, release, yanked);
+        Err(StoreError::Unsupported(RELEASES_UNSUPPORTED.into()))
+    }
+
+    /// Whether any release refers to the artifact with this digest (so a
+    /// failed publish knows whether it may delete the blob it stored).
+    async fn release_blob_in_use(&self, sha256: &Sha256Digest) -> Result<bool, StoreError> {
+        let _ = sha256;
+        Err(StoreError::Unsupported(RELEASES_UNSUPPORTED.into()))
+    }
+
+    // --- Admin API tokens ---------------------------------------------------
+
+    /// Records a new admin token (only its secret's hash). A taken id is a
+    /// `Conflict`. Audited.
+    async fn create_admin_token(
+        &self,
+        by: &Actor,
+        token: NewAdminToken,
+    ) -> Result<AdminToken, StoreError> {
+        let _ = (by, token);
+        Err(StoreError::Unsupported(ADMIN_TOKENS_UNSUPPORTED.into()))
+    }
+
+    /// The token with this public id and its secret's hash, revoked or not.
+    async fn find_admin_token(&self, id: &str) -> Result<Option<AdminTokenCredential>, StoreError> {
+        let _ = id;
+        Err(StoreError::Unsupported(ADMIN_TOKENS_UNSUPPORTED.into()))
+    }
+
+    /// Every admin token, oldest first.
+    async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError> {
+        Err(StoreError::Unsupported(ADMIN_TOKENS_UNSUPPORTED.into()))
+    }
+
+    /// Revokes a token (revoking twice keeps the first time). Audited.
+    async fn revoke_admin_token(&self, by: &Actor, id: &str) -> Result<AdminToken, StoreError> {
+        let _ = (by, id);
+        Err(StoreError::Unsupported(ADMIN_TOKENS_UNSUPPORTED.into()))
+    }
+
+    /// Notes one use of a token: sets its last use to `entry.actor.at` and
+    /// appends `entry` to the audit log, in one transaction.
+    async fn record_admin_token_use(&self, id: &str, entry: AuditEntry) -> Result<(), StoreError> {
+        let _ = (id, entry);
+        Err(StoreError::Unsupported(ADMIN_TOKENS_UNSUPPORTED.into()))
+    }
 }
+
+/// What a backend without release storage answers.
+pub const RELEASES_UNSUPPORTED: &str = "releases are not supported by this storage backend yet";
+
+/// What a backend without admin tokens answers.
+pub const ADMIN_TOKENS_UNSUPPORTED: &str =
+    "admin API tokens are not supported by this storage backend yet";
 
 /// Which backend a database URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -226,7 +345,9 @@ impl DatabaseUrl {
 
 /// Opens the store a database URL names, creating and migrating it if
 /// needed: `sqlite://PATH`, `sqlite:PATH` or a plain path for SQLite
-/// (options: `?synchronous=full`); `postgres://` is not built yet.
+/// (options: `?synchronous=full`); `postgres://USER:PASSWORD@HOST:PORT/DB`
+/// or `postgresql://…` for PostgreSQL (the database must exist; options:
+/// `?pool_size=N`, default 16, and the driver's own such as `sslmode`).
 ///
 /// Refuses a database whose keys were indexed under another secret (the
 /// identity key was replaced): none of its keys could be found.
@@ -236,9 +357,26 @@ pub async fn open(database_url: &str, index: LicenseIndex) -> Result<Arc<dyn Sto
             let store = sqlite::SqliteStore::open(path, options, index).await?;
             Ok(Arc::new(store))
         }
-        DatabaseUrl::Postgres(_) => Err(StoreError::Unsupported(
-            "the PostgreSQL backend is not built yet: use a sqlite:// database URL".into(),
-        )),
+        DatabaseUrl::Postgres(url) => {
+            let store = postgres::PgStore::open(&url, index).await?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// Brings the database a URL names to the newest schema (and records or
+/// checks its license index), then closes it; returns the schema version.
+/// `skyline migrate` runs this before new nodes are rolled out; `open` does
+/// the same, so it is never required.
+pub async fn migrate(database_url: &str, index: LicenseIndex) -> Result<u32, StoreError> {
+    match DatabaseUrl::parse(database_url)? {
+        DatabaseUrl::Postgres(url) => Ok(postgres::PgStore::migrate(&url, index).await?.to),
+        DatabaseUrl::Sqlite { .. } => {
+            let store = open(database_url, index).await?;
+            let version = store.schema_version().await;
+            store.close().await;
+            version
+        }
     }
 }
 
@@ -284,14 +422,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn postgres_is_not_built_yet() {
+    async fn an_unreachable_postgres_is_named_without_its_password() {
+        // Port 1 on the loopback: nothing listens there.
         let index = LicenseIndex::from_secret([0; 32]);
-        let err = open("postgres://localhost/skyline", index)
+        let err = open("postgres://sky:hunter2@127.0.0.1:1/skyline", index)
             .await
             .err()
-            .unwrap();
-        assert!(err
-            .to_string()
-            .contains("PostgreSQL backend is not built yet"));
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("cannot reach PostgreSQL at 127.0.0.1:1"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
     }
 }

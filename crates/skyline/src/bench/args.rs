@@ -87,23 +87,10 @@ impl Scenario {
     }
 }
 
-/// `skyline bench SCENARIO`: drive a running server over N concurrent
-/// connections, then print throughput, latency percentiles, errors by kind,
-/// and, with --server-pid, the server's CPU time per operation and memory.
-///
-/// Every run is bounded: it stops after --duration (default 10 s; for `idle`,
-/// 300 s at most to open its sessions) or after --requests operations,
-/// whichever comes first. Only loopback servers (127.0.0.0/8, ::1) are driven.
-///
-/// The server should run with `--handshakes-per-second 0` (its default
-/// limit of 50 handshakes per second per address refuses a load test with
-/// HTTP 429), and with `--bench-echo` for the echo scenarios.
-///
-/// Scenarios with license sessions (session, toggles, telemetry, idle) create
-/// their own product, plan and keys in the server's database before the run,
-/// through the same --data-dir / --database / --identity as the operator
-/// commands; the identity key there must be the server's.
+/// `skyline bench SCENARIO`: the flags. What a run is and what it needs from
+/// the server is in [`AFTER_HELP`], printed under `--help`.
 #[derive(Debug, Args)]
+#[command(after_help = AFTER_HELP)]
 pub struct BenchArgs {
     /// What to measure.
     #[arg(value_enum)]
@@ -165,6 +152,26 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
 }
+
+/// The notes under `skyline bench --help`.
+const AFTER_HELP: &str = "\
+Every run is bounded: it stops after --duration (default 10 s; for idle, at
+most 300 s to open its sessions) or after --requests operations, whichever
+comes first. Setup (connecting, starting sessions) is not measured. Only
+loopback servers (127.0.0.0/8, ::1) are driven.
+
+Run the server with --handshakes-per-second 0 (its default limit of 50
+handshakes per second per address answers a load test with HTTP 429), and
+with --bench-echo for the echo scenarios.
+
+session, toggles, telemetry and idle create their own product, plan and
+license keys in the server's database before the run, through the same
+--data-dir / --database / --identity as the operator commands: the identity
+key there must be the server's.
+
+Example:
+  skyline serve --listen 127.0.0.1:7700 --handshakes-per-second 0 --bench-echo &
+  skyline bench toggles --url ws://127.0.0.1:7700/ws --pipeline 8 --server-pid $!";
 
 impl BenchArgs {
     /// `--timeout` as a duration.

@@ -32,7 +32,8 @@ const FRAME_OVERHEAD: usize = 12 + 16;
 /// Bytes of a `client-hello`: the message of `echo-connect`, so that it
 /// moves what `handshake` moves.
 pub fn hello_bytes() -> Result<usize, Failure> {
-    let (_, hello) = ClientHandshake::start().map_err(|e| Failure::new("handshake", e.to_string()))?;
+    let (_, hello) =
+        ClientHandshake::start().map_err(|e| Failure::new("handshake", e.to_string()))?;
     Ok(hello.len())
 }
 
@@ -198,7 +199,9 @@ impl Channel for EchoChannel {
             None => got,
             Some(session) => match session.open(&got) {
                 Ok(plaintext) => plaintext,
-                Err(e) => return Err(self.failed(Failure::new("undecryptable frame", e.to_string()))),
+                Err(e) => {
+                    return Err(self.failed(Failure::new("undecryptable frame", e.to_string())))
+                }
             },
         };
         check_echo(&self.message, &got).map_err(|failure| self.failed(failure))

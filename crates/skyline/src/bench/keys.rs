@@ -11,11 +11,11 @@
 
 use std::sync::Arc;
 
+use skyline_client::StartSessionRequest;
 use skyline_protocol::dates::PlanDuration;
 use skyline_protocol::{license_key, IdentityKeyPair};
 use skyline_server::license_index::LicenseIndex;
 use skyline_server::store::{Actor, NewLicense, Plan, Store};
-use skyline_client::StartSessionRequest;
 
 use crate::cli::Global;
 use crate::{identity_file, serve, CliError};
@@ -43,12 +43,7 @@ impl Keys {
 
     /// A `start-session` for key number `key` (modulo the number of keys)
     /// from device number `device` of this run.
-    pub fn request(
-        &self,
-        key: usize,
-        device: u64,
-        last_login: Option<i64>,
-    ) -> StartSessionRequest {
+    pub fn request(&self, key: usize, device: u64, last_login: Option<i64>) -> StartSessionRequest {
         StartSessionRequest {
             product_id: self.product.clone(),
             product_version: self.version.clone(),
@@ -170,8 +165,8 @@ async fn create_in(
         }
         store.create_licenses(&by, &plan_id, new).await?;
     }
-    let salt = license_key::generate()
-        .map_err(|_| CliError::new("the system random generator failed"))?;
+    let salt =
+        license_key::generate().map_err(|_| CliError::new("the system random generator failed"))?;
     Ok(Keys {
         product: product.to_owned(),
         version,

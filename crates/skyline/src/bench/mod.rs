@@ -112,7 +112,9 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
     if let Some(rate) = args.rate {
         positive("--rate", rate)?;
         if args.pipeline > 1 {
-            return Err(CliError::new("--rate paces lock-step runs: use --pipeline 1"));
+            return Err(CliError::new(
+                "--rate paces lock-step runs: use --pipeline 1",
+            ));
         }
     }
     if scenario == Scenario::Idle && args.requests.is_some() {
@@ -140,7 +142,16 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
     if let Some(pid) = args.server_pid {
         sample(pid)?;
     }
-    procfs::raise_open_file_limit();
+    // Each connection is a file; keep some for everything else.
+    let wanted_files = connections as u64 + 256;
+    let mut notes = Vec::new();
+    if let Some(limit) = procfs::raise_open_file_limit(wanted_files) {
+        if limit < wanted_files {
+            notes.push(format!(
+                "this process may open only {limit} files, fewer than the {wanted_files}                  the connections need (raise it with `ulimit -n`)"
+            ));
+        }
+    }
 
     let pinned = pinned_key(global, &args)?;
     let target = Target::new(
@@ -240,7 +251,6 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
         };
     }
 
-    let mut notes = Vec::new();
     // 1. Setup.
     let bar = progress_bar(workers as u64, "setting up connections");
     let setup_limit = args.timeout() * 2 + Duration::from_secs(5);
@@ -294,12 +304,13 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
     let elapsed = control.window_length();
     let ops = tally.ok.load(Ordering::Relaxed);
     let client_after = procfs::cpu_time(std::process::id()).ok();
-    let server_cpu_after = match args.server_pid {
-        Some(pid) => Some(procfs::cpu_time(pid).map_err(|e| {
-            CliError::new(format!("--server-pid {pid}: the server is gone? {e}"))
-        })?),
-        None => None,
-    };
+    let server_cpu_after =
+        match args.server_pid {
+            Some(pid) => Some(procfs::cpu_time(pid).map_err(|e| {
+                CliError::new(format!("--server-pid {pid}: the server is gone? {e}"))
+            })?),
+            None => None,
+        };
     bar.finish_and_clear();
     // 3. The server's memory, with everything still held.
     if scenario == Scenario::Idle {
@@ -321,7 +332,10 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
             }
         }
     };
-    if tokio::time::timeout(teardown_limit, teardown).await.is_err() {
+    if tokio::time::timeout(teardown_limit, teardown)
+        .await
+        .is_err()
+    {
         notes.push(format!(
             "{} workers were still closing their connections after {:.0} s; stopped them",
             tasks.len(),
@@ -332,7 +346,12 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
     let url = ctx.target.url.clone();
     drop(ctx);
 
-    let server = match (args.server_pid, server_before, server_cpu_after, server_rss_after) {
+    let server = match (
+        args.server_pid,
+        server_before,
+        server_cpu_after,
+        server_rss_after,
+    ) {
         (Some(pid), Some(before), Some(cpu_after), Some(rss_after)) => {
             let cpu_us = cpu_after.saturating_sub(before.cpu).as_secs_f64() * 1e6;
             Some(ServerUsage {

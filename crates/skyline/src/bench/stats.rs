@@ -111,7 +111,9 @@ fn histogram() -> Histogram<u64> {
 /// A poisoned lock only means another worker panicked; the data is still
 /// counts, so keep going.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Tally {
@@ -445,11 +447,8 @@ mod tests {
         );
         assert_eq!(
             kind(ClientError::Rpc(
-                skyline_client::RpcError::from_status(
-                    skyline_client::Status::RateLimited,
-                    None
-                )
-                .unwrap()
+                skyline_client::RpcError::from_status(skyline_client::Status::RateLimited, None)
+                    .unwrap()
             )),
             "RATE_LIMITED"
         );

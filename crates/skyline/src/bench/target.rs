@@ -37,8 +37,8 @@ impl Target {
         source_addrs: Option<u32>,
         timeout: Duration,
     ) -> Result<Target, CliError> {
-        let mut parsed = url::Url::parse(url)
-            .map_err(|e| CliError::new(format!("--url {url}: {e}")))?;
+        let mut parsed =
+            url::Url::parse(url).map_err(|e| CliError::new(format!("--url {url}: {e}")))?;
         if !matches!(parsed.scheme(), "ws" | "wss") {
             return Err(CliError::new(format!(
                 "--url {url}: expected ws:// or wss://"
@@ -74,7 +74,9 @@ impl Target {
                 let last = first
                     .checked_add(n - 1)
                     .filter(|last| Ipv4Addr::from(*last).is_loopback())
-                    .ok_or_else(|| CliError::new("--source-addrs: too many addresses for 127.0.0.0/8"))?;
+                    .ok_or_else(|| {
+                        CliError::new("--source-addrs: too many addresses for 127.0.0.0/8")
+                    })?;
                 (first..=last)
                     .map(|a| IpAddr::V4(Ipv4Addr::from(a)))
                     .collect()

@@ -134,8 +134,8 @@ pub struct Server {
 
 impl Server {
     /// Starts `skyline serve --listen 127.0.0.1:0` on `data_dir` (with the
-    /// handshake limit off: tests open many connections) and waits for its
-    /// banner.
+    /// handshake limit off, as tests open many connections, and no admin API
+    /// on its fixed default port) and waits for its banner.
     pub fn start(data_dir: &Path) -> Server {
         let mut child = skyline(data_dir)
             .args([
@@ -144,6 +144,8 @@ impl Server {
                 "127.0.0.1:0",
                 "--handshakes-per-second",
                 "0",
+                "--admin-listen",
+                "off",
                 "--log",
                 "warn",
             ])

@@ -10,14 +10,20 @@
 //! | `toggles` | feature toggles and their layering |
 //! | `operator` | products, plans, license keys |
 //! | `journal` | telemetry and the audit log |
+//! | `dump` | export and import of every table |
+//! | `releases` | release metadata (the artifacts live in a `BlobStore`) |
+//! | `admin_tokens` | admin API tokens (hashes only) |
 //!
 //! Every write goes through the one writer thread, so writes are serialized
 //! (the last seat cannot be taken twice) and concurrent callers share commits.
 
+mod admin_tokens;
+mod dump;
 mod journal;
 mod licensing;
 mod operator;
 mod reader;
+mod releases;
 mod rows;
 mod schema;
 mod toggles;
@@ -29,13 +35,16 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use skyline_protocol::methods::{FeatureToggles, ToggleValue};
+use tokio::sync::mpsc;
 
 use crate::license_index::{LicenseDigest, LicenseIndex};
 use crate::store::{
-    Actor, AuditEntry, AuditFilter, AuditRecord, LicenseInfo, NewLicense, Plan, Product,
+    Actor, AdminToken, AdminTokenCredential, AuditEntry, AuditFilter, AuditRecord, LicenseInfo,
+    NewAdminToken, NewLicense, NewRelease, Plan, Product, Release, ReleaseRef, Sha256Digest,
     StartSessionCommand, StartSessionOutcome, Store, StoreError, TelemetryQuery, TelemetryRecord,
     TelemetryRow, ToggleScope, ToggleSetting,
 };
+use crate::store::{DumpCounts, DumpRecord};
 use reader::Readers;
 use writer::Writer;
 
@@ -314,8 +323,104 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn export_dump(&self, out: mpsc::Sender<DumpRecord>) -> Result<DumpCounts, StoreError> {
+        self.readers.run(move |c| dump::export(c, &out)).await
+    }
+
+    async fn import_dump(
+        &self,
+        mut records: mpsc::Receiver<DumpRecord>,
+    ) -> Result<DumpCounts, StoreError> {
+        self.writer
+            .run(move |c| dump::import(c, &mut records))
+            .await
+    }
+
+    async fn schema_version(&self) -> Result<u32, StoreError> {
+        self.readers
+            .run(|c| {
+                c.query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+                    .map_err(backend_error)
+            })
+            .await
+    }
+
     async fn close(&self) {
         self.writer.close().await;
         self.readers.close();
+    }
+
+    async fn publish_release(
+        &self,
+        by: &Actor,
+        release: NewRelease,
+        min_version: Option<&str>,
+    ) -> Result<Release, StoreError> {
+        let (by, min) = (by.clone(), min_version.map(str::to_owned));
+        self.writer
+            .run(move |c| releases::publish_release(c, &by, &release, min.as_deref()))
+            .await
+    }
+
+    async fn list_releases(&self, product_id: &str) -> Result<Vec<Release>, StoreError> {
+        let product_id = product_id.to_owned();
+        self.readers
+            .run(move |c| releases::list_releases(c, &product_id))
+            .await
+    }
+
+    async fn set_release_yanked(
+        &self,
+        by: &Actor,
+        release: &ReleaseRef,
+        yanked: bool,
+    ) -> Result<Release, StoreError> {
+        let (by, release) = (by.clone(), release.clone());
+        self.writer
+            .run(move |c| releases::set_release_yanked(c, &by, &release, yanked))
+            .await
+    }
+
+    async fn release_blob_in_use(&self, sha256: &Sha256Digest) -> Result<bool, StoreError> {
+        let sha256 = *sha256;
+        self.readers
+            .run(move |c| releases::release_blob_in_use(c, &sha256))
+            .await
+    }
+
+    async fn create_admin_token(
+        &self,
+        by: &Actor,
+        token: NewAdminToken,
+    ) -> Result<AdminToken, StoreError> {
+        let by = by.clone();
+        self.writer
+            .run(move |c| admin_tokens::create_admin_token(c, &by, &token))
+            .await
+    }
+
+    async fn find_admin_token(&self, id: &str) -> Result<Option<AdminTokenCredential>, StoreError> {
+        let id = id.to_owned();
+        self.readers
+            .run(move |c| admin_tokens::find_admin_token(c, &id))
+            .await
+    }
+
+    async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError> {
+        self.readers.run(admin_tokens::list_admin_tokens).await
+    }
+
+    async fn revoke_admin_token(&self, by: &Actor, id: &str) -> Result<AdminToken, StoreError> {
+        let (by, id) = (by.clone(), id.to_owned());
+        self.writer
+            .run(move |c| admin_tokens::revoke_admin_token(c, &by, &id))
+            .await
+    }
+
+    async fn record_admin_token_use(&self, id: &str, entry: AuditEntry) -> Result<(), StoreError> {
+        let id = id.to_owned();
+        self.writer
+            .run(move |c| admin_tokens::record_admin_token_use(c, &id, &entry))
+            .await
     }
 }

@@ -10,7 +10,10 @@ use crate::license_index::LicenseIndex;
 use crate::store::StoreError;
 
 /// The migrations, in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_releases_admin_tokens.sql"),
+];
 
 /// The text whose digest marks which index secret a database was built with.
 const INDEX_CHECK_TEXT: &str = "skyline/v1 license index check";

@@ -1,0 +1,509 @@
+//! Export and import of every table ([`DumpRecord`]s).
+//!
+//! Export reads one REPEATABLE READ snapshot through cursors, 1,000 rows at a
+//! time, so memory stays flat whatever the size of the database. Import
+//! locks the tables, refuses a database that has data, inserts in batches
+//! of 1,000 rows (`unnest` of one array per column) inside one transaction,
+//! moves the id sequences past the imported ids, and commits only after the
+//! dump's end record.
+
+use chrono::NaiveDate;
+use deadpool_postgres::{Client, Transaction};
+use tokio::sync::mpsc;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{IsolationLevel, Row};
+
+use super::pg_error;
+use super::rows::{self, get};
+use crate::store::dump::{
+    bad_dump, dumped_date, dumped_digest, dumped_duration, dumped_toggle, not_empty, other_index,
+    ImportCheck,
+};
+use crate::store::{DumpCounts, DumpRecord, StoreError};
+
+/// Rows fetched, or inserted, per round trip.
+const BATCH: usize = 1_000;
+
+/// What export reads, in dump order, and how a row becomes a record.
+const TABLES: [(&str, fn(&Row) -> Result<DumpRecord, StoreError>); 8] = [
+    (
+        "SELECT name, value FROM settings ORDER BY name COLLATE \"C\"",
+        setting,
+    ),
+    (
+        "SELECT id, min_version, enabled FROM products ORDER BY id COLLATE \"C\"",
+        product,
+    ),
+    (
+        "SELECT id, product_id, duration, seats FROM plans ORDER BY id COLLATE \"C\"",
+        plan,
+    ),
+    (
+        "SELECT id, key_digest, key_last_group, plan_id, status, activation_date, expiry_date \
+         FROM licenses ORDER BY id",
+        license,
+    ),
+    (
+        "SELECT license_id, serial_number, cs_product_uuid, bound_on, last_login, \
+         previous_last_login, locked FROM devices ORDER BY license_id, bound_on, seq",
+        device,
+    ),
+    (
+        "SELECT id, product_id, scope, plan_id, license_id, name, value_type, value \
+         FROM toggles ORDER BY id",
+        toggle,
+    ),
+    (
+        "SELECT id, at, actor, action, product_id, license_id, detail FROM audit_log ORDER BY id",
+        audit,
+    ),
+    (
+        "SELECT id, license_id, product_id, event, data, client_time, received_at \
+         FROM telemetry ORDER BY id",
+        telemetry,
+    ),
+];
+
+/// [`Store::export_dump`](crate::store::Store::export_dump).
+pub(super) async fn export(
+    client: &mut Client,
+    out: &mpsc::Sender<DumpRecord>,
+) -> Result<DumpCounts, StoreError> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(pg_error)?;
+    let mut counts = DumpCounts::default();
+    for (sql, to_record) in TABLES {
+        let portal = tx.bind(sql, &[]).await.map_err(pg_error)?;
+        loop {
+            let page = tx
+                .query_portal(&portal, BATCH as i32)
+                .await
+                .map_err(pg_error)?;
+            for row in &page {
+                let record = to_record(row)?;
+                counts.count(&record);
+                out.send(record).await.map_err(|_| cancelled())?;
+            }
+            if page.len() < BATCH {
+                break;
+            }
+        }
+    }
+    let end = DumpRecord::End {
+        records: counts.total(),
+    };
+    out.send(end).await.map_err(|_| cancelled())?;
+    tx.commit().await.map_err(pg_error)?;
+    Ok(counts)
+}
+
+fn cancelled() -> StoreError {
+    StoreError::Backend("the export was cancelled: its reader stopped".into())
+}
+
+fn setting(row: &Row) -> Result<DumpRecord, StoreError> {
+    Ok(DumpRecord::Setting {
+        name: get(row, 0)?,
+        value: get(row, 1)?,
+    })
+}
+
+fn product(row: &Row) -> Result<DumpRecord, StoreError> {
+    Ok(DumpRecord::Product {
+        id: get(row, 0)?,
+        min_version: get(row, 1)?,
+        enabled: get(row, 2)?,
+    })
+}
+
+fn plan(row: &Row) -> Result<DumpRecord, StoreError> {
+    let seats: i32 = get(row, 3)?;
+    Ok(DumpRecord::Plan {
+        id: get(row, 0)?,
+        product_id: get(row, 1)?,
+        duration: get(row, 2)?,
+        seats: u32::try_from(seats)
+            .map_err(|_| StoreError::Backend("a plan has a negative seat count".into()))?,
+    })
+}
+
+fn date_text(date: Option<NaiveDate>) -> Option<String> {
+    date.map(skyline_protocol::dates::format_date)
+}
+
+fn license(row: &Row) -> Result<DumpRecord, StoreError> {
+    Ok(DumpRecord::License {
+        id: get(row, 0)?,
+        key_digest: hex::encode(get::<&[u8]>(row, 1)?),
+        key_last_group: get(row, 2)?,
+        plan_id: get(row, 3)?,
+        status: get(row, 4)?,
+        activation_date: date_text(get(row, 5)?),
+        expiry_date: date_text(get(row, 6)?),
+    })
+}
+
+fn device(row: &Row) -> Result<DumpRecord, StoreError> {
+    Ok(DumpRecord::Device {
+        license_id: get(row, 0)?,
+        serial_number: get(row, 1)?,
+        cs_product_uuid: get(row, 2)?,
+        bound_on: skyline_protocol::dates::format_date(get(row, 3)?),
+        last_login: get(row, 4)?,
+        previous_last_login: get(row, 5)?,
+        locked: get(row, 6)?,
+    })
+}
+
+fn toggle(row: &Row) -> Result<DumpRecord, StoreError> {
+    Ok(DumpRecord::Toggle {
+        id: get(row, 0)?,
+        product_id: get(row, 1)?,
+        scope: get(row, 2)?,
+        plan_id: get(row, 3)?,
+        license_id: get(row, 4)?,
+        name: get(row, 5)?,
+        value_type: get(row, 6)?,
+        value: get(row, 7)?,
+    })
+}
+
+fn audit(row: &Row) -> Result<DumpRecord, StoreError> {
+    Ok(DumpRecord::Audit {
+        id: get(row, 0)?,
+        at: get(row, 1)?,
+        actor: get(row, 2)?,
+        action: get(row, 3)?,
+        product_id: get(row, 4)?,
+        license_id: get(row, 5)?,
+        detail: get(row, 6)?,
+    })
+}
+
+fn telemetry(row: &Row) -> Result<DumpRecord, StoreError> {
+    Ok(DumpRecord::Telemetry {
+        id: get(row, 0)?,
+        license_id: get(row, 1)?,
+        product_id: get(row, 2)?,
+        event: get(row, 3)?,
+        data: get(row, 4)?,
+        client_time: get(row, 5)?,
+        received_at: get(row, 6)?,
+    })
+}
+
+/// [`Store::import_dump`](crate::store::Store::import_dump).
+pub(super) async fn import(
+    client: &mut Client,
+    mut records: mpsc::Receiver<DumpRecord>,
+) -> Result<DumpCounts, StoreError> {
+    let tx = client.transaction().await.map_err(pg_error)?;
+    // No node may write while the import runs: it would not be empty then.
+    tx.batch_execute(
+        "LOCK TABLE products, plans, licenses, devices, toggles, audit_log, telemetry \
+         IN EXCLUSIVE MODE",
+    )
+    .await
+    .map_err(pg_error)?;
+    let has_data: bool = rows::query_opt(
+        &tx,
+        "SELECT EXISTS (SELECT 1 FROM products) OR EXISTS (SELECT 1 FROM audit_log) \
+         OR EXISTS (SELECT 1 FROM telemetry)",
+        &[],
+    )
+    .await
+    .map_err(pg_error)?
+    .map(|row| get(&row, 0))
+    .transpose()?
+    .unwrap_or(false);
+    if has_data {
+        return Err(not_empty());
+    }
+
+    let mut check = ImportCheck::default();
+    let mut pending: Vec<DumpRecord> = Vec::with_capacity(BATCH);
+    while let Some(record) = records.recv().await {
+        check.next(&record)?;
+        let kind_changed = pending.first().is_some_and(|p| p.kind() != record.kind());
+        if kind_changed || pending.len() == BATCH {
+            insert(&tx, std::mem::take(&mut pending)).await?;
+        }
+        match record {
+            DumpRecord::Setting { name, value } => keep_setting(&tx, &name, &value).await?,
+            DumpRecord::End { .. } => {}
+            record => pending.push(record),
+        }
+    }
+    insert(&tx, pending).await?;
+    let counts = check.finish()?;
+    for table in ["licenses", "toggles", "audit_log", "telemetry"] {
+        tx.batch_execute(&format!(
+            "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
+             coalesce(max(id), 0) + 1, false) FROM {table}"
+        ))
+        .await
+        .map_err(pg_error)?;
+    }
+    tx.commit().await.map_err(pg_error)?;
+    Ok(counts)
+}
+
+/// Stores a dumped setting, or checks it against the target's: the license
+/// index check must agree, or no imported key could be found.
+async fn keep_setting(tx: &Transaction<'_>, name: &str, value: &str) -> Result<(), StoreError> {
+    let stored: Option<String> =
+        rows::query_opt(tx, "SELECT value FROM settings WHERE name = $1", &[&name])
+            .await
+            .map_err(pg_error)?
+            .map(|row| get(&row, 0))
+            .transpose()?;
+    match stored {
+        Some(stored) if stored == value => Ok(()),
+        Some(_) if name == "license_index_check" => Err(other_index()),
+        _ => rows::execute(
+            tx,
+            "INSERT INTO settings (name, value) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+            &[&name, &value],
+        )
+        .await
+        .map(drop)
+        .map_err(pg_error),
+    }
+}
+
+/// Inserts records of one kind with one statement.
+async fn insert(tx: &Transaction<'_>, records: Vec<DumpRecord>) -> Result<(), StoreError> {
+    let Some(kind) = records.first().map(DumpRecord::kind) else {
+        return Ok(());
+    };
+    let mut columns = Columns::default();
+    for record in records {
+        columns.push(record)?;
+    }
+    let c = &columns;
+    let (sql, params): (&str, Vec<&(dyn ToSql + Sync)>) = match kind {
+        "product" => (
+            "INSERT INTO products (id, min_version, enabled) \
+             SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::BOOLEAN[])",
+            vec![&c.text[0], &c.text[1], &c.flag],
+        ),
+        "plan" => (
+            "INSERT INTO plans (id, product_id, duration, seats) \
+             SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[], $4::INTEGER[])",
+            vec![&c.text[0], &c.text[1], &c.text[2], &c.int4],
+        ),
+        "license" => (
+            "INSERT INTO licenses (id, key_digest, key_last_group, plan_id, status, \
+             activation_date, expiry_date) SELECT * FROM unnest($1::BIGINT[], $2::BYTEA[], \
+             $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::DATE[], $7::DATE[])",
+            vec![
+                &c.int8[0], &c.bytes, &c.text[0], &c.text[1], &c.text[2], &c.date[0], &c.date[1],
+            ],
+        ),
+        "device" => (
+            "INSERT INTO devices (license_id, serial_number, cs_product_uuid, bound_on, \
+             last_login, previous_last_login, locked) \
+             SELECT l, s, u, b, ll, pl, k FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], \
+             $4::DATE[], $5::BIGINT[], $6::BIGINT[], $7::BOOLEAN[]) WITH ORDINALITY \
+             AS d (l, s, u, b, ll, pl, k, n) ORDER BY n",
+            vec![
+                &c.int8[0],
+                &c.text[0],
+                &c.text[1],
+                &c.date[0],
+                &c.int8_opt[0],
+                &c.int8_opt[1],
+                &c.flag,
+            ],
+        ),
+        "toggle" => (
+            "INSERT INTO toggles (id, product_id, scope, plan_id, license_id, name, \
+             value_type, value) SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], \
+             $4::TEXT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::TEXT[])",
+            vec![
+                &c.int8[0],
+                &c.text[0],
+                &c.text[1],
+                &c.text_opt[0],
+                &c.int8_opt[0],
+                &c.text[2],
+                &c.text[3],
+                &c.text[4],
+            ],
+        ),
+        "audit" => (
+            "INSERT INTO audit_log (id, at, actor, action, product_id, license_id, detail) \
+             SELECT * FROM unnest($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], \
+             $5::TEXT[], $6::BIGINT[], $7::TEXT[])",
+            vec![
+                &c.int8[0],
+                &c.int8[1],
+                &c.text[0],
+                &c.text[1],
+                &c.text_opt[0],
+                &c.int8_opt[0],
+                &c.text[2],
+            ],
+        ),
+        "telemetry" => (
+            "INSERT INTO telemetry (id, license_id, product_id, event, data, client_time, \
+             received_at) SELECT * FROM unnest($1::BIGINT[], $2::BIGINT[], $3::TEXT[], \
+             $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[])",
+            vec![
+                &c.int8[0],
+                &c.int8[1],
+                &c.text[0],
+                &c.text[1],
+                &c.text_opt[0],
+                &c.int8[2],
+                &c.int8[3],
+            ],
+        ),
+        _ => return Ok(()),
+    };
+    rows::execute(tx, sql, &params).await.map_err(|e| {
+        let why = pg_error(e);
+        bad_dump(&format!("its `{kind}` records do not fit: {why}"))
+    })?;
+    Ok(())
+}
+
+/// One batch of records as one array per column, by column type.
+#[derive(Default)]
+struct Columns {
+    text: [Vec<String>; 5],
+    text_opt: [Vec<Option<String>>; 1],
+    int8: [Vec<i64>; 4],
+    int8_opt: [Vec<Option<i64>>; 2],
+    int4: Vec<i32>,
+    flag: Vec<bool>,
+    bytes: Vec<Vec<u8>>,
+    date: [Vec<Option<NaiveDate>>; 2],
+}
+
+impl Columns {
+    /// Adds one record's values, checking those that have a form.
+    fn push(&mut self, record: DumpRecord) -> Result<(), StoreError> {
+        let date = |text: &Option<String>| text.as_deref().map(dumped_date).transpose();
+        match record {
+            DumpRecord::Product {
+                id,
+                min_version,
+                enabled,
+            } => {
+                self.text[0].push(id);
+                self.text[1].push(min_version);
+                self.flag.push(enabled);
+            }
+            DumpRecord::Plan {
+                id,
+                product_id,
+                duration,
+                seats,
+            } => {
+                dumped_duration(&duration)?;
+                self.text[0].push(id);
+                self.text[1].push(product_id);
+                self.text[2].push(duration);
+                self.int4
+                    .push(i32::try_from(seats).map_err(|_| bad_dump("a plan has too many seats"))?);
+            }
+            DumpRecord::License {
+                id,
+                key_digest,
+                key_last_group,
+                plan_id,
+                status,
+                activation_date,
+                expiry_date,
+            } => {
+                self.int8[0].push(id);
+                self.bytes.push(dumped_digest(&key_digest)?);
+                self.text[0].push(key_last_group);
+                self.text[1].push(plan_id);
+                self.text[2].push(status);
+                self.date[0].push(date(&activation_date)?);
+                self.date[1].push(date(&expiry_date)?);
+            }
+            DumpRecord::Device {
+                license_id,
+                serial_number,
+                cs_product_uuid,
+                bound_on,
+                last_login,
+                previous_last_login,
+                locked,
+            } => {
+                self.int8[0].push(license_id);
+                self.text[0].push(serial_number);
+                self.text[1].push(cs_product_uuid);
+                self.date[0].push(Some(dumped_date(&bound_on)?));
+                self.int8_opt[0].push(last_login);
+                self.int8_opt[1].push(previous_last_login);
+                self.flag.push(locked);
+            }
+            DumpRecord::Toggle {
+                id,
+                product_id,
+                scope,
+                plan_id,
+                license_id,
+                name,
+                value_type,
+                value,
+            } => {
+                dumped_toggle(&value_type, &value)?;
+                self.int8[0].push(id);
+                self.text[0].push(product_id);
+                self.text[1].push(scope);
+                self.text_opt[0].push(plan_id);
+                self.int8_opt[0].push(license_id);
+                self.text[2].push(name);
+                self.text[3].push(value_type);
+                self.text[4].push(value);
+            }
+            DumpRecord::Audit {
+                id,
+                at,
+                actor,
+                action,
+                product_id,
+                license_id,
+                detail,
+            } => {
+                self.int8[0].push(id);
+                self.int8[1].push(at);
+                self.text[0].push(actor);
+                self.text[1].push(action);
+                self.text_opt[0].push(product_id);
+                self.int8_opt[0].push(license_id);
+                self.text[2].push(detail);
+            }
+            DumpRecord::Telemetry {
+                id,
+                license_id,
+                product_id,
+                event,
+                data,
+                client_time,
+                received_at,
+            } => {
+                self.int8[0].push(id);
+                self.int8[1].push(license_id);
+                self.text[0].push(product_id);
+                self.text[1].push(event);
+                self.text_opt[0].push(data);
+                self.int8[2].push(client_time);
+                self.int8[3].push(received_at);
+            }
+            DumpRecord::Setting { .. } | DumpRecord::End { .. } => {}
+        }
+        Ok(())
+    }
+}
