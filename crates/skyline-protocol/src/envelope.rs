@@ -174,6 +174,24 @@ impl Response {
         ]))
     }
 
+    /// Encodes an `OK` response whose `R` is already MessagePack-encoded, so a
+    /// server can answer repeated requests from a cached result without
+    /// re-encoding it. Byte for byte the same as [`Response::ok`] + [`encode`](Self::encode).
+    pub fn encode_ok_with_encoded_result(q: u64, encoded_result: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(24 + encoded_result.len());
+        // Writing into a Vec cannot fail.
+        let _ = rmp::encode::write_map_len(&mut out, 4);
+        let _ = rmp::encode::write_str(&mut out, "q");
+        let _ = rmp::encode::write_uint(&mut out, q);
+        let _ = rmp::encode::write_str(&mut out, "S");
+        let _ = rmp::encode::write_str(&mut out, Status::Ok.as_str());
+        let _ = rmp::encode::write_str(&mut out, "e");
+        let _ = rmp::encode::write_nil(&mut out);
+        let _ = rmp::encode::write_str(&mut out, "R");
+        out.extend_from_slice(encoded_result);
+        out
+    }
+
     /// Decodes a response plaintext. An unknown status is an error: this
     /// version of the protocol lists them all.
     pub fn decode(plaintext: &[u8]) -> Result<Self, ResponseError> {
@@ -266,6 +284,17 @@ mod tests {
         assert_eq!(r.payload().unwrap_err().field, "d");
         r.d = Value::Binary(vec![0xc1]);
         assert_eq!(r.payload().unwrap_err().field, "d");
+    }
+
+    #[test]
+    fn pre_encoded_results_encode_like_values() {
+        let result = msgpack::map([("engine.limits.sendMessage.dailyLimit", Value::from(150))]);
+        for q in [0, 1, 127, 128, 70_000, u64::MAX] {
+            assert_eq!(
+                Response::encode_ok_with_encoded_result(q, &msgpack::encode(&result)),
+                Response::ok(q, result.clone()).encode()
+            );
+        }
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub struct ServerConfig {
     pub trusted_proxies: Vec<IpAddr>,
     /// Time allowed for open connections to finish at shutdown.
     pub shutdown_grace: Duration,
+    /// How long a license's feature toggles are served from memory before
+    /// they are read again; operator changes reach open sessions within it.
+    /// Zero reads the database on every request.
+    pub toggle_cache_ttl: Duration,
     /// Also serve the benchmark echo endpoints `/echo` and `/echo-sealed`
     /// (see [`crate::echo`]). For `skyline bench` only; off by default.
     pub echo_endpoint: bool,
@@ -56,6 +60,7 @@ impl Default for ServerConfig {
             failed_keys_per_minute: 10,
             trusted_proxies: Vec::new(),
             shutdown_grace: Duration::from_secs(10),
+            toggle_cache_ttl: Duration::from_secs(1),
             echo_endpoint: false,
             releases: ReleaseStorage::Off,
         }

@@ -178,10 +178,10 @@ async fn requests(
                     Some(code) => i18n::message(&Text::IntegrityBreach(code), state.language),
                     None => methods::refusal_message(&refusal, state.language),
                 };
-                Reply {
-                    response: Response::error(refusal.q, refusal.status, text),
-                    close: refusal.close,
-                }
+                Reply::refused(
+                    Response::error(refusal.q, refusal.status, text),
+                    refusal.close,
+                )
             }
             Verdict::Dispatch(request) => {
                 let is_start = request.r == skyline_protocol::methods::START_SESSION;
@@ -197,7 +197,7 @@ async fn requests(
                 }
             }
         };
-        let sealed = match session.seal(&reply.response.encode()) {
+        let sealed = match session.seal(&reply.encode()) {
             Ok(frame) => frame,
             Err(e) => {
                 tracing::error!(error = %e, "sealing a response failed");

@@ -22,8 +22,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use base64::Engine;
+use futures_util::StreamExt;
 use serde::Deserialize;
 use tokio_util::io::ReaderStream;
+use tokio_util::sync::CancellationToken;
 
 use crate::api_error::ApiError;
 use crate::config::ServerConfig;
@@ -46,6 +48,9 @@ const STREAM_CHUNK: usize = 64 * 1024;
 pub(crate) struct Downloads {
     store: Arc<dyn Store>,
     blobs: Option<Arc<dyn BlobStore>>,
+    /// Cancelled at shutdown: streams still running end there (the client
+    /// resumes later), so a large download cannot hold the server up.
+    shutdown: CancellationToken,
 }
 
 impl std::fmt::Debug for Downloads {
@@ -57,10 +62,15 @@ impl std::fmt::Debug for Downloads {
 }
 
 /// The download routes, to merge into the main router.
-pub(crate) fn routes<S>(config: &ServerConfig, services: &Services) -> Router<S> {
+pub(crate) fn routes<S>(
+    config: &ServerConfig,
+    services: &Services,
+    shutdown: CancellationToken,
+) -> Router<S> {
     let state = Arc::new(Downloads {
         store: services.store.clone(),
         blobs: releases::blob_store(&config.releases),
+        shutdown,
     });
     Router::new()
         .route("/download/{product_id}/{version}", get(download))
@@ -242,7 +252,10 @@ async fn serve(
                 .into_response();
         };
         match blobs.open(&release.sha256, offset, len).await {
-            Ok(reader) => Body::from_stream(ReaderStream::with_capacity(reader, STREAM_CHUNK)),
+            Ok(reader) => Body::from_stream(
+                ReaderStream::with_capacity(reader, STREAM_CHUNK)
+                    .take_until(downloads.shutdown.clone().cancelled_owned()),
+            ),
             Err(e) => return ApiError::from_blob(e).into_response(),
         }
     };

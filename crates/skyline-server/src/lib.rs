@@ -20,6 +20,7 @@
 //! | [`rate_limit`] | per-address token buckets |
 //! | [`config`] | [`config::ServerConfig`], built by the binary and passed down |
 //! | [`clock`] | the injectable wall clock |
+//! | [`toggle_cache`] | feature toggles kept encoded in memory for a short time |
 //! | [`tls`] | optional rustls listener for `wss://` |
 //!
 //! The wire protocol itself (handshake, frames, envelopes, statuses, sequence
@@ -41,6 +42,7 @@ pub mod security;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod toggle_cache;
 
 pub use config::{ReleaseStorage, ServerConfig};
 pub use server::{run, PeerAddr, Services};

@@ -29,6 +29,7 @@ use crate::rate_limit::RateLimiter;
 use crate::security::SecurityLog;
 use crate::store::{AuditAction, Store};
 use crate::tls::TlsListener;
+use crate::toggle_cache::ToggleCache;
 
 /// What the server works with, besides its configuration.
 #[derive(Clone)]
@@ -62,6 +63,7 @@ pub(crate) struct Shared {
     pub connections: Arc<Semaphore>,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
+    pub toggle_cache: ToggleCache,
     /// Bad handshakes, rate-limited upgrades and wrong keys, per address.
     pub security: Arc<SecurityLog>,
 }
@@ -108,6 +110,7 @@ where
         connections: Arc::new(Semaphore::new(config.max_connections)),
         shutdown: token.clone(),
         tracker: TaskTracker::new(),
+        toggle_cache: ToggleCache::new(config.toggle_cache_ttl),
         security: Arc::new(SecurityLog::new(
             services.store.clone(),
             services.clock.clone(),
@@ -147,7 +150,11 @@ fn router(shared: Arc<Shared>) -> Router {
     let mut router = Router::new()
         .route("/ws", get(upgrade))
         .route("/health", get(|| async { "ok" }))
-        .merge(crate::download::routes(&shared.config, &shared.services));
+        .merge(crate::download::routes(
+            &shared.config,
+            &shared.services,
+            shared.shutdown.clone(),
+        ));
     if shared.config.echo_endpoint {
         router = router.merge(crate::echo::routes());
     }
@@ -197,6 +204,9 @@ async fn upgrade(
 /// Whether a new connection from `client` may be upgraded: not while shutting
 /// down, not over the handshake rate limit (HTTP 429), not over the connection
 /// limit. The permit is held for the connection's lifetime.
+// A refusal is built once per refused upgrade and returned at once: boxing
+// the response would buy nothing.
+#[allow(clippy::result_large_err)]
 pub(crate) fn admit(shared: &Shared, client: IpAddr) -> Result<OwnedSemaphorePermit, Response> {
     if shared.shutdown.is_cancelled() {
         return Err((StatusCode::SERVICE_UNAVAILABLE, "server is shutting down\n").into_response());

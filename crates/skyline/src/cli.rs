@@ -146,6 +146,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<IpAddr>,
+    /// Milliseconds a license's feature toggles are served from memory before
+    /// they are read again; 0 = read on every request [default: 1000].
+    #[arg(long, env = "SKYLINE_TOGGLE_CACHE_MS")]
+    pub toggle_cache_ms: Option<u64>,
     /// Log filter, e.g. `info` or `skyline_server=debug` [default: info].
     #[arg(long, env = "SKYLINE_LOG")]
     pub log: Option<String>,

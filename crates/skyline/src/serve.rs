@@ -35,6 +35,7 @@ pub struct FileConfig {
     pub failed_keys_per_minute: Option<u32>,
     pub trusted_proxies: Option<Vec<IpAddr>>,
     pub log: Option<String>,
+    pub toggle_cache_ms: Option<u64>,
     /// `HOST:PORT` of the admin API, or `off`.
     pub admin_listen: Option<String>,
     pub admin_requests_per_minute: Option<u32>,
@@ -163,6 +164,11 @@ pub fn settings(args: &ServeArgs, file: &FileConfig) -> Result<ServeSettings, Cl
             args.trusted_proxies.clone()
         },
         shutdown_grace: defaults.shutdown_grace,
+        toggle_cache_ttl: args
+            .toggle_cache_ms
+            .or(file.toggle_cache_ms)
+            .map(Duration::from_millis)
+            .unwrap_or(defaults.toggle_cache_ttl),
         echo_endpoint: args.bench_echo,
         releases: ReleaseStorage::Off,
     };
@@ -306,8 +312,10 @@ pub async fn run(global: &Global, args: &ServeArgs) -> Result<(), CliError> {
     let scheme = if settings.tls.is_some() { "wss" } else { "ws" };
     // Before the banner: whoever reads it may signal at once.
     let signal = shutdown_signal();
-    print_banner(&public.to_hex(), scheme, local, &database, &identity_path);
+    // Before the banner, whose last line ("Identity public key: …") is where
+    // scripts may stop reading.
     print_admin_banner(scheme, local, admin_local);
+    print_banner(&public.to_hex(), scheme, local, &database, &identity_path);
     // One signal stops both listeners: the admin API first, so that the
     // main server (which closes the store) stops after it.
     let (stop, stopped) = watch::channel(false);
@@ -353,15 +361,26 @@ async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|stop| *stop).await;
 }
 
+/// Prints a banner line to stdout. A closed stdout (a supervisor that stopped
+/// reading) must not bring the server down, so write errors are ignored.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, $($arg)*);
+        let _ = out.flush();
+    }};
+}
+
 fn print_admin_banner(scheme: &str, local: SocketAddr, admin: Option<SocketAddr>) {
     let http = if scheme == "wss" { "https" } else { "http" };
-    println!("Update downloads: {http}://{local}/download/PRODUCT/latest");
+    say!("Update downloads: {http}://{local}/download/PRODUCT/latest");
     match admin {
-        Some(addr) => println!(
+        Some(addr) => say!(
             "Admin API: http://{addr}/admin (OpenAPI at /admin/openapi.json; \
              tokens: skyline admin-token create --name NAME)"
         ),
-        None => println!("Admin API: off"),
+        None => say!("Admin API: off"),
     }
 }
 
@@ -372,16 +391,16 @@ fn print_banner(
     database: &str,
     identity: &Path,
 ) {
-    println!("Skyline is listening on {scheme}://{local}/ws");
-    println!("Database: {}", redact_url(database));
-    println!("Identity key file: {}", identity.display());
-    println!("Apps pin this identity public key:");
-    println!("  {public_hex}");
-    println!("First steps, in another terminal:");
-    println!("  skyline product create myapp --min-version 1.0.0");
-    println!("  skyline plan create myapp.monthly --product myapp --months 1");
-    println!("  skyline license create --plan myapp.monthly");
-    println!("Identity public key: {public_hex}");
+    say!("Skyline is listening on {scheme}://{local}/ws");
+    say!("Database: {}", redact_url(database));
+    say!("Identity key file: {}", identity.display());
+    say!("Apps pin this identity public key:");
+    say!("  {public_hex}");
+    say!("First steps, in another terminal:");
+    say!("  skyline product create myapp --min-version 1.0.0");
+    say!("  skyline plan create myapp.monthly --product myapp --months 1");
+    say!("  skyline license create --plan myapp.monthly");
+    say!("Identity public key: {public_hex}");
 }
 
 /// A database URL with any password replaced, for printing.
@@ -421,6 +440,30 @@ mod tests {
         assert_eq!(s.server.idle_timeout, Duration::from_secs(60));
         assert_eq!(s.server.handshake_timeout, Duration::from_secs(10));
         assert_eq!(s.listen, "127.0.0.1:9000".parse().unwrap());
+    }
+
+    #[test]
+    fn the_admin_listener_defaults_to_loopback_and_can_be_off() {
+        let s = settings(&ServeArgs::default(), &FileConfig::default()).unwrap();
+        assert_eq!(s.admin_listen, Some("127.0.0.1:7701".parse().unwrap()));
+        assert!(!s.admin_listen_explicit);
+        let file: FileConfig = toml::from_str("admin_listen = \"off\"").unwrap();
+        assert_eq!(
+            settings(&ServeArgs::default(), &file).unwrap().admin_listen,
+            None
+        );
+        let args = ServeArgs {
+            admin_listen: Some("127.0.0.1:9901".into()),
+            ..ServeArgs::default()
+        };
+        let s = settings(&args, &file).unwrap();
+        assert_eq!(s.admin_listen, Some("127.0.0.1:9901".parse().unwrap()));
+        assert!(s.admin_listen_explicit);
+        let args = ServeArgs {
+            admin_listen: Some("nowhere".into()),
+            ..ServeArgs::default()
+        };
+        assert!(settings(&args, &file).is_err());
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! `get-feature-toggles`: the product's toggles, overridden by the plan's,
-//! overridden by the license's.
+//! overridden by the license's. Served from the [`ToggleCache`](crate::toggle_cache::ToggleCache)
+//! while fresh.
 
-use skyline_protocol::{Request, Status};
+use std::sync::Arc;
+use std::time::Instant;
+
+use skyline_protocol::{msgpack, Request, Status};
 
 use super::{session_license, Reply};
 use crate::connection::ConnectionState;
@@ -17,13 +21,23 @@ pub(super) async fn handle(shared: &Shared, state: &ConnectionState, request: Re
         let text = i18n::message(&Message::InvalidSession, state.language);
         return Reply::error(request.q, Status::InvalidSession, text);
     };
+    let now = Instant::now();
+    if let Some(encoded) = shared.toggle_cache.get(license.license_id, now) {
+        return Reply::ok_encoded(request.q, encoded);
+    }
     match shared
         .services
         .store
         .feature_toggles(license.license_id)
         .await
     {
-        Ok(toggles) => Reply::ok(request.q, toggles.to_value()),
+        Ok(toggles) => {
+            let encoded: Arc<[u8]> = msgpack::encode(&toggles.to_value()).into();
+            shared
+                .toggle_cache
+                .put(license.license_id, now, encoded.clone());
+            Reply::ok_encoded(request.q, encoded)
+        }
         Err(e) => Reply::internal(request.q, &e, state.language),
     }
 }

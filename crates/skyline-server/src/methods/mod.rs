@@ -12,6 +12,8 @@ use skyline_protocol::methods::{
 use skyline_protocol::msgpack::FieldError;
 use skyline_protocol::{CloseCode, Refusal, Request, Response, Status};
 
+use std::sync::Arc;
+
 use crate::connection::ConnectionState;
 use crate::i18n::{self, Message};
 use crate::server::Shared;
@@ -21,6 +23,9 @@ use crate::store::StoreError;
 #[derive(Debug)]
 pub(crate) struct Reply {
     pub response: Response,
+    /// An `OK` result already encoded (from a cache); then `response.result`
+    /// is nil and this is sent as `R`.
+    pub encoded_result: Option<Arc<[u8]>>,
     pub close: Option<CloseCode>,
 }
 
@@ -28,14 +33,36 @@ impl Reply {
     fn ok(q: u64, result: skyline_protocol::Value) -> Self {
         Reply {
             response: Response::ok(q, result),
+            encoded_result: None,
             close: None,
         }
     }
 
-    fn error(q: u64, status: Status, text: String) -> Self {
+    fn ok_encoded(q: u64, result: Arc<[u8]>) -> Self {
         Reply {
-            response: Response::error(Some(q), status, text),
+            response: Response::ok(q, skyline_protocol::Value::Nil),
+            encoded_result: Some(result),
             close: None,
+        }
+    }
+
+    pub(crate) fn refused(response: Response, close: Option<CloseCode>) -> Self {
+        Reply {
+            response,
+            encoded_result: None,
+            close,
+        }
+    }
+
+    fn error(q: u64, status: Status, text: String) -> Self {
+        Reply::refused(Response::error(Some(q), status, text), None)
+    }
+
+    /// The response plaintext.
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        match (&self.encoded_result, self.response.q) {
+            (Some(result), Some(q)) => Response::encode_ok_with_encoded_result(q, result),
+            _ => self.response.encode(),
         }
     }
 

@@ -84,6 +84,9 @@ pub fn test_config() -> ServerConfig {
         handshakes_per_second: 0,
         failed_keys_per_minute: 0,
         shutdown_grace: Duration::from_secs(5),
+        // Tests change toggles mid-session and expect the next read to see
+        // them; the cache's time to live is tested on its own.
+        toggle_cache_ttl: Duration::ZERO,
         ..ServerConfig::default()
     }
 }

@@ -315,3 +315,39 @@ pub fn artifact(len: usize, seed: u8) -> Vec<u8> {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref())
 }
+
+/// A request to the admin API with `token` (none when empty).
+pub async fn call(
+    server: &Harness,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> Reply {
+    let bearer = format!("Bearer {token}");
+    let mut headers = vec![("content-type", "application/json")];
+    if !token.is_empty() {
+        headers.push(("authorization", bearer.as_str()));
+    }
+    let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    http(method, &format!("{}{path}", server.admin), &headers, body).await
+}
+
+/// `call`, asserting the status.
+pub async fn expect(
+    server: &Harness,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+    status: u16,
+) -> Reply {
+    let reply = call(server, token, method, path, body).await;
+    assert_eq!(
+        reply.status,
+        status,
+        "{method} {path}: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply
+}

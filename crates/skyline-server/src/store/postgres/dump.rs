@@ -24,8 +24,11 @@ use crate::store::{DumpCounts, DumpRecord, StoreError};
 /// Rows fetched, or inserted, per round trip.
 const BATCH: usize = 1_000;
 
+/// How a row becomes a record.
+type ToRecord = fn(&Row) -> Result<DumpRecord, StoreError>;
+
 /// What export reads, in dump order, and how a row becomes a record.
-const TABLES: [(&str, fn(&Row) -> Result<DumpRecord, StoreError>); 8] = [
+const TABLES: [(&str, ToRecord); 8] = [
     (
         "SELECT name, value FROM settings ORDER BY name COLLATE \"C\"",
         setting,

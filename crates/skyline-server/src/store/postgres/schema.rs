@@ -17,7 +17,7 @@ const INDEX_CHECK_TEXT: &str = "skyline/v1 license index check";
 
 /// The advisory lock key that serializes migrations across nodes
 /// (`'skyline'` as bytes).
-const MIGRATION_LOCK: i64 = 0x736b_796c_696e_65;
+const MIGRATION_LOCK: i64 = 0x0073_6b79_6c69_6e65;
 
 /// What [`migrate`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
