@@ -10,11 +10,14 @@ use std::time::{Duration, Instant};
 /// Most licenses cached at once; past it the cache starts over.
 const MAX_ENTRIES: usize = 100_000;
 
-/// License id → (when fetched, encoded toggles).
+/// When a license's toggles were fetched, and their MessagePack encoding.
+type Entry = (Instant, Arc<[u8]>);
+
+/// License id → its cached toggles.
 #[derive(Debug)]
 pub struct ToggleCache {
     ttl: Duration,
-    entries: Mutex<HashMap<i64, (Instant, Arc<[u8]>)>>,
+    entries: Mutex<HashMap<i64, Entry>>,
 }
 
 impl ToggleCache {

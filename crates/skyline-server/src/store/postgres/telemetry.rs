@@ -4,6 +4,8 @@
 //! While [`MAX_IN_FLIGHT`] batches are being committed the queue fills, so
 //! the busier the node, the larger its batches and the fewer its commits.
 //!
+//! Batches from every node commit one at a time, in id order (see
+//! [`ID_ORDER_LOCK`]), so telemetry pages read by id never skip an event.
 //! An `Ok` is sent only after the commit returned, and the connection asks
 //! for `synchronous_commit = on`: an acknowledged event is on disk. An event
 //! of an unknown license is refused alone (`NotFound`), and a batch that
@@ -24,6 +26,12 @@ const MAX_BATCH: usize = 2_000;
 
 /// Batches being committed at once (each on its own pooled connection).
 const MAX_IN_FLIGHT: usize = 4;
+
+/// The advisory lock every telemetry insert holds until it commits, on
+/// every node: ids are then handed out in commit order, so a reader paging
+/// by id (`after_id`) never passes an id whose event commits later, as with
+/// SQLite's single writer. Batches grow while they wait for it.
+const ID_ORDER_LOCK: i64 = 0x0073_6b79_7465_6c65;
 
 /// Events queued before callers wait to queue more.
 const QUEUE: usize = 32_768;
@@ -168,17 +176,21 @@ async fn commit(pool: &Pool, batch: Vec<Pending>) {
     }
 }
 
-/// One multi-row insert in its own (implicit) transaction.
+/// One multi-row insert in its own transaction, holding [`ID_ORDER_LOCK`].
 async fn insert(pool: &Pool, batch: &[Pending]) -> Result<Vec<i64>, StoreError> {
-    let client = pool.get().await.map_err(super::pool_error)?;
+    let mut client = pool.get().await.map_err(super::pool_error)?;
     let license_ids: Vec<i64> = batch.iter().map(|p| p.record.license_id).collect();
     let products: Vec<&str> = batch.iter().map(|p| p.record.product_id.as_str()).collect();
     let events: Vec<&str> = batch.iter().map(|p| p.record.event.as_str()).collect();
     let data: Vec<Option<&str>> = batch.iter().map(|p| p.data.as_deref()).collect();
     let client_times: Vec<i64> = batch.iter().map(|p| p.record.client_time).collect();
     let received: Vec<i64> = batch.iter().map(|p| p.record.received_at).collect();
+    let tx = client.transaction().await.map_err(pg_error)?;
+    rows::execute(&tx, "SELECT pg_advisory_xact_lock($1)", &[&ID_ORDER_LOCK])
+        .await
+        .map_err(pg_error)?;
     let unknown = rows::query(
-        &client,
+        &tx,
         INSERT_BATCH,
         &[
             &license_ids,
@@ -191,5 +203,6 @@ async fn insert(pool: &Pool, batch: &[Pending]) -> Result<Vec<i64>, StoreError> 
     )
     .await
     .map_err(pg_error)?;
+    tx.commit().await.map_err(pg_error)?;
     unknown.iter().map(|row| rows::get(row, 0)).collect()
 }
