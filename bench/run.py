@@ -1,0 +1,249 @@
+#!/usr/bin/env python3
+"""Runs Skyline's benchmarks and regenerates the results table of BENCHMARKS.md.
+
+    python3 bench/run.py [--runs 3] [--duration 5] [--idle-sessions 50000] [--skip-criterion]
+
+Builds the release binary, runs the protocol crate's Criterion bench (the crypto
+and codec ceiling), starts one `skyline serve` on a temporary data directory
+(loopback only, rate limits off, the bench echo endpoints on), runs every
+`skyline bench` scenario several times against it with --server-pid, and writes
+medians (with min and max) and the goal ratios into BENCHMARKS.md between the
+results markers. Raw reports go to bench/results.json.
+"""
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.path.join(ROOT, "target", "release", "skyline")
+CRITERION = os.path.join(ROOT, "target", "criterion")
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def sh(cmd, **kw):
+    print("+", " ".join(cmd), file=sys.stderr, flush=True)
+    return subprocess.run(cmd, check=True, cwd=ROOT, **kw)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def criterion_median_ns(group, bench):
+    path = os.path.join(CRITERION, group, bench.replace(" ", "_").replace("+", "_"), "new", "estimates.json")
+    if not os.path.exists(path):
+        # Criterion's directory names replace some characters; search for it.
+        base = os.path.join(CRITERION, group)
+        want = re.sub(r"[^a-z0-9]", "", bench.lower())
+        for name in os.listdir(base) if os.path.isdir(base) else []:
+            if re.sub(r"[^a-z0-9]", "", name.lower()) == want:
+                path = os.path.join(base, name, "new", "estimates.json")
+                break
+    with open(path) as f:
+        return json.load(f)["median"]["point_estimate"]
+
+
+class Server:
+    def __init__(self, data_dir):
+        self.port = free_port()
+        cmd = [BIN, "--data-dir", data_dir, "serve", "--listen", f"127.0.0.1:{self.port}",
+               "--handshakes-per-second", "0", "--failed-keys-per-minute", "0",
+               "--max-connections", "200000", "--bench-echo", "--admin-listen", "off",
+               "--log", "warn"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        self.public = None
+        for line in self.proc.stdout:
+            m = re.match(r"Identity public key: ([0-9a-f]{64})", line.strip())
+            if m:
+                self.public = m.group(1)
+                break
+        if not self.public:
+            raise SystemExit("the server did not print its public key")
+        self.url = f"ws://127.0.0.1:{self.port}/ws"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def bench(server, data_dir, scenario, extra, duration):
+    cmd = [BIN, "--data-dir", data_dir, "--json", "bench", scenario, "--url", server.url,
+           "--identity-public", server.public, "--server-pid", str(server.proc.pid)]
+    if scenario != "idle":
+        cmd += ["--duration", str(duration)]
+    cmd += extra
+    out = sh(cmd, stdout=subprocess.PIPE, text=True).stdout
+    report = json.loads(out)
+    if report["errors"]["total"]:
+        print(f"  ! {scenario}: {report['errors']['total']} errors: {report['errors']['byKind']}", file=sys.stderr)
+    return report
+
+
+def summary(values):
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def fmt(s, unit="", digits=1):
+    if s is None:
+        return "n/a"
+    f = f"{{:,.{digits}f}}"
+    return f"{f.format(s['median'])}{unit} ({f.format(s['min'])}–{f.format(s['max'])})"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--duration", type=float, default=5)
+    ap.add_argument("--idle-sessions", type=int, default=50000)
+    ap.add_argument("--skip-criterion", action="store_true")
+    args = ap.parse_args()
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = max(args.idle_sessions * 2 + 1000, soft)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(want, hard)))
+    except (ValueError, OSError):
+        print(f"cannot raise the open-file limit to {want}; idle may fall short", file=sys.stderr)
+
+    sh(["cargo", "build", "--release", "-p", "skyline"])
+    if not args.skip_criterion:
+        sh(["cargo", "bench", "-p", "skyline-protocol", "--bench", "protocol", "--",
+            "--warm-up-time", "1", "--measurement-time", "3"])
+    crit = {
+        "server_handshake_us": criterion_median_ns("handshake", "server respond") / 1000,
+        "seal_open_200_us": criterion_median_ns("frame", "seal + open 200 B") / 1000,
+        "request_decode_us": criterion_median_ns("envelope", "request decode get-feature-toggles") / 1000,
+        "response_encode_us": criterion_median_ns("envelope", "response encode toggles") / 1000,
+        "sequencer_us": criterion_median_ns("envelope", "sequencer on_request toggles") / 1000,
+    }
+
+    # (name, scenario, extra flags): the names the table uses.
+    plan = [
+        ("echo-connect", "echo-connect", []),
+        ("handshake", "handshake", []),
+        ("echo-baseline", "echo-baseline", ["--connections", "16"]),
+        ("echo-sealed", "echo-sealed", ["--connections", "16"]),
+        ("toggles", "toggles", ["--connections", "16"]),
+        ("toggles-pipelined", "toggles", ["--connections", "16", "--pipeline", "8"]),
+        ("echo-baseline-pipelined", "echo-baseline", ["--connections", "16", "--pipeline", "8"]),
+        ("session", "session", []),
+        ("telemetry", "telemetry", ["--connections", "256"]),
+    ]
+    data_dir = tempfile.mkdtemp(prefix="skyline-bench-")
+    raw = {}
+    server = Server(data_dir)
+    try:
+        for name, scenario, extra in plan:
+            raw[name] = [bench(server, data_dir, scenario, extra, args.duration) for _ in range(args.runs)]
+        peak = statistics.median(r["throughput"] for r in raw["session"])
+        raw["session-half-peak"] = [
+            bench(server, data_dir, "session", ["--rate", f"{peak / 2:.0f}"], args.duration)
+            for _ in range(args.runs)
+        ]
+        raw["idle"] = [bench(server, data_dir, "idle",
+                             ["--connections", str(args.idle_sessions), "--source-addrs", "4", "--hold", "2"],
+                             args.duration)]
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    def m(name, f):
+        return summary([f(r) for r in raw[name]])
+
+    thr = lambda r: r["throughput"]
+    cpu = lambda r: (r.get("server") or {}).get("cpu_us_per_op")
+    p99step = lambda r: (r.get("step_latency_us") or {}).get("p99")
+    errors = sum(r["errors"]["total"] for runs in raw.values() for r in runs)
+
+    echo_connect_cpu = m("echo-connect", cpu)["median"]
+    hs_cpu = m("handshake", cpu)["median"]
+    hs_budget = 1.3 * (echo_connect_cpu + crit["server_handshake_us"])
+    echo_thr = m("echo-baseline", thr)["median"]
+    tog_thr = m("toggles", thr)["median"]
+    echo_cpu = m("echo-baseline", cpu)["median"]
+    tog_cpu = m("toggles", cpu)["median"]
+    frame_cost = crit["seal_open_200_us"] + crit["request_decode_us"] + crit["response_encode_us"] + crit["sequencer_us"]
+    tog_budget = 1.3 * (echo_cpu + frame_cost)
+    sess = m("session", thr)["median"]
+    tel = m("telemetry", thr)["median"]
+    idle = raw["idle"][0]
+    idle_rss = (idle.get("server") or {}).get("rss_per_session_bytes")
+    held = idle.get("held_sessions")
+    p99_half = m("session-half-peak", p99step)
+
+    def verdict(ok):
+        return "met" if ok else "**not met**"
+
+    goals = [
+        ("server CPU per handshake ≤ 1.3 × (plain connect + handshake crypto)",
+         f"{hs_cpu:.1f} µs vs 1.3 × ({echo_connect_cpu:.1f} + {crit['server_handshake_us']:.1f}) = {hs_budget:.1f} µs "
+         f"(ratio {hs_cpu / (echo_connect_cpu + crit['server_handshake_us']):.2f})", verdict(hs_cpu <= hs_budget)),
+        ("get-feature-toggles RPC/s ≥ 65 % of echo messages/s (16 connections, lock-step)",
+         f"{tog_thr:,.0f} / {echo_thr:,.0f} = {100 * tog_thr / echo_thr:.0f} %", verdict(tog_thr >= 0.65 * echo_thr)),
+        ("server CPU per RPC ≤ 1.3 × (per echo message + frame crypto and codec)",
+         f"{tog_cpu:.1f} µs vs 1.3 × ({echo_cpu:.1f} + {frame_cost:.1f}) = {tog_budget:.1f} µs "
+         f"(ratio {tog_cpu / (echo_cpu + frame_cost):.2f})", verdict(tog_cpu <= tog_budget)),
+        ("start-session ≥ 5,000/s on SQLite (connect + handshake + start-session)", f"{sess:,.0f}/s", verdict(sess >= 5000)),
+        ("durable telemetry ≥ 50,000 events/s on SQLite", f"{tel:,.0f}/s", verdict(tel >= 50000)),
+        (f"{args.idle_sessions:,} idle sessions at ≤ 10 KiB of server memory each",
+         f"{held:,} held, {idle_rss or 0:,.0f} B each" if held else "n/a",
+         verdict(bool(held and held >= args.idle_sessions and idle_rss is not None and idle_rss <= 10240))),
+        ("p99 start-session latency ≤ 5 ms at half the peak rate",
+         f"{p99_half['median'] / 1000:.2f} ms at {sess / 2:,.0f}/s" if p99_half else "n/a",
+         verdict(bool(p99_half and p99_half["median"] <= 5000))),
+    ]
+
+    cpu_model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu_model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [START, "",
+             f"Generated by `python3 bench/run.py --runs {args.runs} --duration {args.duration:g}` on {when}; "
+             f"{os.cpu_count()} cores ({cpu_model}); load tool and server on the same machine. "
+             f"Medians of {args.runs} runs, (min–max). Errors in all runs: {errors}.", "",
+             "### Goals", "", "| goal | measured | verdict |", "| --- | --- | --- |"]
+    lines += [f"| {g} | {v} | {ok} |" for g, v, ok in goals]
+    lines += ["", "### Scenarios", "",
+              "| run | ops/s | p50 | p99 | p99.9 | server CPU/op |", "| --- | --- | --- | --- | --- | --- |"]
+    for name in [p[0] for p in plan] + ["session-half-peak"]:
+        lat = lambda k: (lambda r: (r.get("latency_us") or {}).get(k))
+        lines.append(f"| {name} | {fmt(m(name, thr), '', 0)} | {fmt(m(name, lat('p50')), ' µs')} | "
+                     f"{fmt(m(name, lat('p99')), ' µs')} | {fmt(m(name, lat('p999')), ' µs')} | {fmt(m(name, cpu), ' µs')} |")
+    lines += ["", "### Crypto and codec ceiling (Criterion medians)", "", "| operation | µs |", "| --- | --- |"]
+    lines += [f"| {k} | {v:.3f} |" for k, v in crit.items()]
+    lines += ["", END]
+
+    path = os.path.join(ROOT, "BENCHMARKS.md")
+    text = open(path).read() if os.path.exists(path) else f"# Benchmarks\n\n{START}\n{END}\n"
+    a, b = text.index(START), text.index(END) + len(END)
+    with open(path, "w") as f:
+        f.write(text[:a] + "\n".join(lines) + text[b:])
+    with open(os.path.join(ROOT, "bench", "results.json"), "w") as f:
+        json.dump({"criterion": crit, "runs": raw}, f, indent=1)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
