@@ -167,8 +167,8 @@ def main():
         return summary([f(r) for r in raw[name]])
 
     thr = lambda r: r["throughput"]
-    cpu = lambda r: (r.get("server") or {}).get("cpu_us_per_op")
-    p99step = lambda r: (r.get("step_latency_us") or {}).get("p99")
+    cpu = lambda r: (r.get("server") or {}).get("cpuUsPerOp")
+    p99step = lambda r: (r.get("stepLatencyUs") or {}).get("p99")
     errors = sum(r["errors"]["total"] for runs in raw.values() for r in runs)
 
     echo_connect_cpu = m("echo-connect", cpu)["median"]
@@ -183,8 +183,8 @@ def main():
     sess = m("session", thr)["median"]
     tel = m("telemetry", thr)["median"]
     idle = raw["idle"][0]
-    idle_rss = (idle.get("server") or {}).get("rss_per_session_bytes")
-    held = idle.get("held_sessions")
+    idle_rss = (idle.get("server") or {}).get("rssPerSessionBytes")
+    held = idle.get("heldSessions")
     p99_half = m("session-half-peak", p99step)
 
     def verdict(ok):
@@ -228,7 +228,7 @@ def main():
     lines += ["", "### Scenarios", "",
               "| run | ops/s | p50 | p99 | p99.9 | server CPU/op |", "| --- | --- | --- | --- | --- | --- |"]
     for name in [p[0] for p in plan] + ["session-half-peak"]:
-        lat = lambda k: (lambda r: (r.get("latency_us") or {}).get(k))
+        lat = lambda k: (lambda r: (r.get("latencyUs") or {}).get(k))
         lines.append(f"| {name} | {fmt(m(name, thr), '', 0)} | {fmt(m(name, lat('p50')), ' µs')} | "
                      f"{fmt(m(name, lat('p99')), ' µs')} | {fmt(m(name, lat('p999')), ' µs')} | {fmt(m(name, cpu), ' µs')} |")
     lines += ["", "### Crypto and codec ceiling (Criterion medians)", "", "| operation | µs |", "| --- | --- |"]

@@ -749,6 +749,56 @@ async fn telemetry_is_durable(backend: Backend) {
     assert!(matches!(unknown_license, Err(StoreError::NotFound { .. })));
 }
 
+/// A reader paging by id while eight writers send events sees every event
+/// exactly once: ids become visible in order.
+async fn paging_while_writing_skips_nothing(backend: Backend) {
+    let store = backend.open().await;
+    setup(&store).await;
+    let key = new_key(&store, MONTHLY).await;
+    let license_id = store.find_license(&key).await.unwrap().id;
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                for n in 0..100 {
+                    store
+                        .record_telemetry(event(license_id, w * 100 + n))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let reader = {
+        let (store, done) = (store.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::Acquire);
+                let query = TelemetryQuery {
+                    product_id: PRODUCT.into(),
+                    since: None,
+                    after_id: seen.last().copied(),
+                    limit: 7,
+                };
+                let page = store.export_telemetry(query).await.unwrap();
+                if page.is_empty() && finished {
+                    return seen;
+                }
+                seen.extend(page.iter().map(|row| row.id));
+            }
+        })
+    };
+    for w in writers {
+        w.await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    let seen = reader.await.unwrap();
+    assert_eq!(seen.len(), 800, "events skipped by a paging reader");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]));
+}
+
 async fn a_failing_job_does_not_fail_its_group(backend: Backend) {
     let store = backend.open().await;
     setup(&store).await;
@@ -1224,6 +1274,7 @@ macro_rules! suite_for {
             reset_frees_seats,
             toggles_layering,
             telemetry_is_durable,
+            paging_while_writing_skips_nothing,
             a_failing_job_does_not_fail_its_group,
             audit_log,
             operator_records,
