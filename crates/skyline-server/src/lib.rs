@@ -15,7 +15,7 @@
 //! | [`security`] | flood-proof audit entries for bad handshakes, wrong keys, bad admin tokens |
 //! | `methods` (private) | one file per RPC method; outcome → status + localized message |
 //! | [`i18n`] | Russian and English messages, dates in words |
-//! | [`store`] | the [`store::Store`] trait and its SQLite backend, chosen by database URL |
+//! | [`store`] | the [`store::Store`] trait and its SQLite and PostgreSQL backends, chosen by database URL |
 //! | [`license_index`] | HMAC index of license keys, so a leaked database leaks no usable key |
 //! | [`rate_limit`] | per-address token buckets |
 //! | [`config`] | [`config::ServerConfig`], built by the binary and passed down |
