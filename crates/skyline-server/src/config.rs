@@ -44,9 +44,13 @@ pub enum ReleaseStorage {
     #[default]
     Off,
     /// Content-addressed files in this directory (`DIR/<sha256 hex>`),
-    /// created on the first publish. The `skyline` binary's default is
-    /// `DATA_DIR/releases`.
+    /// created on the first publish. The `skyline` binary's default with
+    /// SQLite is `DATA_DIR/releases`; several nodes would have to share it.
     Directory(PathBuf),
+    /// In the database itself, so that every node on it serves every
+    /// artifact ([`Store::release_blobs`](crate::store::Store::release_blobs):
+    /// PostgreSQL). The `skyline` binary's default with PostgreSQL.
+    Database,
 }
 
 impl Default for ServerConfig {

@@ -4,7 +4,9 @@
 //!   release that is not yanked ([`select_latest`]);
 //! - `GET|HEAD /download/{productId}/{version}?platform=`: one version.
 //!
-//! The file is streamed from the [`BlobStore`], never read whole, with
+//! The file is streamed from the [`BlobStore`] (a directory or the
+//! database, as [`ReleaseStorage`](crate::ReleaseStorage) says), never read
+//! whole, with
 //! `Content-Disposition: attachment; filename="..."`, `Content-Length`,
 //! `ETag` (the SHA-256 in quotes), `Accept-Ranges: bytes` and the
 //! `X-Skyline-Sha256` / `X-Skyline-Signature` headers the client verifies.
@@ -69,7 +71,7 @@ pub(crate) fn routes<S>(
 ) -> Router<S> {
     let state = Arc::new(Downloads {
         store: services.store.clone(),
-        blobs: releases::blob_store(&config.releases),
+        blobs: releases::blob_store(&config.releases, services.store.as_ref()),
         shutdown,
     });
     Router::new()

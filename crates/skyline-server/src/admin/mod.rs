@@ -122,7 +122,7 @@ where
 {
     let state = Arc::new(AdminState {
         limiter: RateLimiter::new(config.requests_per_minute, Duration::from_secs(60)),
-        blobs: blob_store(&config.releases),
+        blobs: blob_store(&config.releases, services.store.as_ref()),
         security: Arc::new(SecurityLog::new(
             services.store.clone(),
             services.clock.clone(),

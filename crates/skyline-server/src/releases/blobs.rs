@@ -3,9 +3,10 @@
 //!
 //! The metadata (version, platform, signature, yanked) lives in the
 //! [`Store`](crate::store::Store); a blob store only keeps bytes under their
-//! digest. The directory is the single-node default. For several nodes a
-//! database-backed implementation (chunks in PostgreSQL, so that every node
-//! serves every artifact) implements the same trait; nothing above it changes.
+//! digest. The directory is the single-node default. For several nodes,
+//! [`PgBlobStore`](crate::store::postgres::PgBlobStore) keeps the bytes in
+//! PostgreSQL in 1 MiB chunks, so that every node serves every artifact;
+//! nothing above the trait changes.
 
 use std::fmt;
 use std::io::{self, SeekFrom};

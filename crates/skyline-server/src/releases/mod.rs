@@ -6,6 +6,11 @@
 //! | this file | [`publish`], [`select_latest`], [`select_version`], [`sanitize_file_name`] |
 //! | [`blobs`] | [`BlobStore`], content-addressed artifact storage; [`FsBlobStore`] |
 //!
+//! The artifacts are kept in a directory ([`FsBlobStore`], the single-node
+//! default) or in the database ([`PgBlobStore`](crate::store::postgres::PgBlobStore),
+//! so that several nodes on one PostgreSQL serve every download), as
+//! [`ReleaseStorage`] says.
+//!
 //! Publishing stores the artifact under its SHA-256, signs the 32-byte
 //! digest with the identity key, then records the release (and, optionally, a
 //! new minimum supported version) in one store transaction. The `skyline
@@ -27,11 +32,23 @@ use crate::store::{Actor, NewRelease, Release, ReleaseChannel, Store, StoreError
 /// Largest artifact [`publish`] accepts by default: 4 GiB.
 pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 4 << 30;
 
-/// The blob store a [`ReleaseStorage`] names; `None` when releases are off.
-pub fn blob_store(storage: &ReleaseStorage) -> Option<Arc<dyn BlobStore>> {
+/// The blob store a [`ReleaseStorage`] names; `None` when releases are off,
+/// or when they should be in the database and `store`'s backend keeps no
+/// artifacts (said in the log).
+pub fn blob_store(storage: &ReleaseStorage, store: &dyn Store) -> Option<Arc<dyn BlobStore>> {
     match storage {
         ReleaseStorage::Off => None,
         ReleaseStorage::Directory(dir) => Some(Arc::new(FsBlobStore::new(dir))),
+        ReleaseStorage::Database => {
+            let blobs = store.release_blobs();
+            if blobs.is_none() {
+                tracing::error!(
+                    "release artifacts cannot be stored in this database (SQLite keeps them in \
+                     a directory): releases are off"
+                );
+            }
+            blobs
+        }
     }
 }
 

@@ -42,6 +42,7 @@ pub use json::json_from_msgpack;
 pub use types::*;
 
 use crate::license_index::{LicenseDigest, LicenseIndex};
+use crate::releases::BlobStore;
 
 /// The server's storage. Every method is one transaction; writes are durable
 /// when they return `Ok`.
@@ -202,8 +203,8 @@ pub trait Store: Send + Sync + 'static {
     // --- Releases (update downloads) -----------------------------------------
     //
     // The artifacts themselves live in a `BlobStore` (crate::releases); the
-    // store keeps their metadata. Backends without these methods answer
-    // `StoreError::Unsupported`.
+    // store keeps their metadata, and with [`Store::release_blobs`] may keep
+    // the artifacts too.
 
     /// Records a release whose artifact is already stored under its digest,
     /// and, with `min_version`, raises the product's minimum supported
@@ -215,17 +216,11 @@ pub trait Store: Send + Sync + 'static {
         by: &Actor,
         release: NewRelease,
         min_version: Option<&str>,
-    ) -> Result<Release, StoreError> {
-        let _ = (by, release, min_version);
-        Err(StoreError::Unsupported(RELEASES_UNSUPPORTED.into()))
-    }
+    ) -> Result<Release, StoreError>;
 
     /// Every release of a product, yanked ones too, oldest first; an unknown
     /// product is `NotFound`.
-    async fn list_releases(&self, product_id: &str) -> Result<Vec<Release>, StoreError> {
-        let _ = product_id;
-        Err(StoreError::Unsupported(RELEASES_UNSUPPORTED.into()))
-    }
+    async fn list_releases(&self, product_id: &str) -> Result<Vec<Release>, StoreError>;
 
     /// Yanks (withdraws) a release, or restores it with `yanked = false`.
     /// Audited.
@@ -234,17 +229,18 @@ pub trait Store: Send + Sync + 'static {
         by: &Actor,
         release: &ReleaseRef,
         yanked: bool,
-    ) -> Result<Release, StoreError> {
-        let _ = (by, release, yanked);
-        Err(StoreError::Unsupported(RELEASES_UNSUPPORTED.into()))
-    }
+    ) -> Result<Release, StoreError>;
 
     /// Whether any release refers to the artifact with this digest (so a
     /// failed publish knows whether it may delete the blob it stored).
-    async fn release_blob_in_use(&self, sha256: &Sha256Digest) -> Result<bool, StoreError> {
-        let _ = sha256;
-        Err(StoreError::Unsupported(RELEASES_UNSUPPORTED.into()))
-    }
+    async fn release_blob_in_use(&self, sha256: &Sha256Digest) -> Result<bool, StoreError>;
+
+    /// Release artifacts kept in this database, so that every node on it
+    /// serves every artifact (PostgreSQL: the `release_blobs` tables); `None`
+    /// when this backend keeps none (SQLite: artifacts go to a directory).
+    /// Such a store's dumps carry the artifacts too
+    /// ([`DumpRecord::ReleaseBlob`]).
+    fn release_blobs(&self) -> Option<Arc<dyn BlobStore>>;
 
     // --- Admin API tokens ---------------------------------------------------
 
@@ -254,42 +250,21 @@ pub trait Store: Send + Sync + 'static {
         &self,
         by: &Actor,
         token: NewAdminToken,
-    ) -> Result<AdminToken, StoreError> {
-        let _ = (by, token);
-        Err(StoreError::Unsupported(ADMIN_TOKENS_UNSUPPORTED.into()))
-    }
+    ) -> Result<AdminToken, StoreError>;
 
     /// The token with this public id and its secret's hash, revoked or not.
-    async fn find_admin_token(&self, id: &str) -> Result<Option<AdminTokenCredential>, StoreError> {
-        let _ = id;
-        Err(StoreError::Unsupported(ADMIN_TOKENS_UNSUPPORTED.into()))
-    }
+    async fn find_admin_token(&self, id: &str) -> Result<Option<AdminTokenCredential>, StoreError>;
 
     /// Every admin token, oldest first.
-    async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError> {
-        Err(StoreError::Unsupported(ADMIN_TOKENS_UNSUPPORTED.into()))
-    }
+    async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError>;
 
     /// Revokes a token (revoking twice keeps the first time). Audited.
-    async fn revoke_admin_token(&self, by: &Actor, id: &str) -> Result<AdminToken, StoreError> {
-        let _ = (by, id);
-        Err(StoreError::Unsupported(ADMIN_TOKENS_UNSUPPORTED.into()))
-    }
+    async fn revoke_admin_token(&self, by: &Actor, id: &str) -> Result<AdminToken, StoreError>;
 
     /// Notes one use of a token: sets its last use to `entry.actor.at` and
     /// appends `entry` to the audit log, in one transaction.
-    async fn record_admin_token_use(&self, id: &str, entry: AuditEntry) -> Result<(), StoreError> {
-        let _ = (id, entry);
-        Err(StoreError::Unsupported(ADMIN_TOKENS_UNSUPPORTED.into()))
-    }
+    async fn record_admin_token_use(&self, id: &str, entry: AuditEntry) -> Result<(), StoreError>;
 }
-
-/// What a backend without release storage answers.
-pub const RELEASES_UNSUPPORTED: &str = "releases are not supported by this storage backend yet";
-
-/// What a backend without admin tokens answers.
-pub const ADMIN_TOKENS_UNSUPPORTED: &str =
-    "admin API tokens are not supported by this storage backend yet";
 
 /// Which backend a database URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,26 +10,34 @@
 //! | `operator` | products, plans, license keys |
 //! | `journal` | the audit log and telemetry pages |
 //! | `telemetry` | telemetry group commit: one multi-row insert per batch |
-//! | `dump` | export and import of every table |
+//! | `releases` | release metadata, the product row locked while publishing |
+//! | `admin_tokens` | admin API tokens (hashes only) |
+//! | `blobs` | [`PgBlobStore`]: the release artifacts themselves, in 1 MiB chunks |
+//! | `dump` | export and import of every table, artifacts included |
 //!
 //! Nodes share nothing but the database, so every rule that spans requests
 //! rests on it: each write is one transaction at READ COMMITTED; writes that
 //! read-then-change a license (`start-session`, revoke, reset, expiry) first
 //! lock its row, so they run one after the other on any number of nodes; a
 //! transaction that still fails with a serialization failure or a deadlock
-//! is retried. Nothing is kept in memory between requests.
+//! is retried. Nothing is kept in memory between requests, and release
+//! artifacts live in the database too, so any node serves any download.
 
+mod admin_tokens;
+mod blobs;
 mod connect;
 mod dump;
 mod journal;
 mod licensing;
 mod operator;
+mod releases;
 mod rows;
 mod schema;
 mod telemetry;
 mod toggles;
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -38,14 +46,17 @@ use skyline_protocol::methods::{FeatureToggles, ToggleValue};
 use tokio::sync::mpsc;
 use tokio_postgres::error::SqlState;
 
+pub use blobs::PgBlobStore;
 pub use connect::DEFAULT_POOL_SIZE;
 pub use schema::Migration;
 
 use crate::license_index::{LicenseDigest, LicenseIndex};
+use crate::releases::BlobStore;
 use crate::store::{
-    Actor, AuditEntry, AuditFilter, AuditRecord, DumpCounts, DumpRecord, LicenseInfo, NewLicense,
-    Plan, Product, StartSessionCommand, StartSessionOutcome, Store, StoreError, TelemetryQuery,
-    TelemetryRecord, TelemetryRow, ToggleScope, ToggleSetting,
+    Actor, AdminToken, AdminTokenCredential, AuditEntry, AuditFilter, AuditRecord, DumpCounts,
+    DumpRecord, LicenseInfo, NewAdminToken, NewLicense, NewRelease, Plan, Product, Release,
+    ReleaseRef, Sha256Digest, StartSessionCommand, StartSessionOutcome, Store, StoreError,
+    TelemetryQuery, TelemetryRecord, TelemetryRow, ToggleScope, ToggleSetting,
 };
 use telemetry::TelemetryWriter;
 
@@ -381,5 +392,74 @@ impl Store for PgStore {
         self.telemetry.close().await;
         self.closed.store(true, Ordering::Release);
         self.pool.close();
+    }
+
+    async fn publish_release(
+        &self,
+        by: &Actor,
+        release: NewRelease,
+        min_version: Option<&str>,
+    ) -> Result<Release, StoreError> {
+        in_transaction!(self, |tx| releases::publish_release(
+            &tx,
+            by,
+            &release,
+            min_version
+        ))
+    }
+
+    async fn list_releases(&self, product_id: &str) -> Result<Vec<Release>, StoreError> {
+        let client = self.client().await?;
+        releases::list_releases(&client, product_id).await
+    }
+
+    async fn set_release_yanked(
+        &self,
+        by: &Actor,
+        release: &ReleaseRef,
+        yanked: bool,
+    ) -> Result<Release, StoreError> {
+        in_transaction!(self, |tx| releases::set_release_yanked(
+            &tx, by, release, yanked
+        ))
+    }
+
+    async fn release_blob_in_use(&self, sha256: &Sha256Digest) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        releases::release_blob_in_use(&client, sha256).await
+    }
+
+    fn release_blobs(&self) -> Option<Arc<dyn BlobStore>> {
+        Some(Arc::new(PgBlobStore::new(self.pool.clone())))
+    }
+
+    async fn create_admin_token(
+        &self,
+        by: &Actor,
+        token: NewAdminToken,
+    ) -> Result<AdminToken, StoreError> {
+        in_transaction!(self, |tx| admin_tokens::create_admin_token(
+            &tx, by, &token
+        ))
+    }
+
+    async fn find_admin_token(&self, id: &str) -> Result<Option<AdminTokenCredential>, StoreError> {
+        let client = self.client().await?;
+        admin_tokens::find_admin_token(&client, id).await
+    }
+
+    async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError> {
+        let client = self.client().await?;
+        admin_tokens::list_admin_tokens(&client).await
+    }
+
+    async fn revoke_admin_token(&self, by: &Actor, id: &str) -> Result<AdminToken, StoreError> {
+        in_transaction!(self, |tx| admin_tokens::revoke_admin_token(&tx, by, id))
+    }
+
+    async fn record_admin_token_use(&self, id: &str, entry: AuditEntry) -> Result<(), StoreError> {
+        in_transaction!(self, |tx| admin_tokens::record_admin_token_use(
+            &tx, id, &entry
+        ))
     }
 }

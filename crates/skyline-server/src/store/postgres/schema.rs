@@ -9,7 +9,10 @@ use crate::license_index::LicenseIndex;
 use crate::store::StoreError;
 
 /// The migrations, in order; migration `i` brings the schema to version `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_releases_admin_tokens_blobs.sql"),
+];
 
 /// The text whose digest marks which index secret a database was built with
 /// (the same as SQLite's, so a dump carries its check between backends).

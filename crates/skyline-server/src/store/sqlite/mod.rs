@@ -30,6 +30,7 @@ mod toggles;
 mod writer;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -38,6 +39,7 @@ use skyline_protocol::methods::{FeatureToggles, ToggleValue};
 use tokio::sync::mpsc;
 
 use crate::license_index::{LicenseDigest, LicenseIndex};
+use crate::releases::BlobStore;
 use crate::store::{
     Actor, AdminToken, AdminTokenCredential, AuditEntry, AuditFilter, AuditRecord, LicenseInfo,
     NewAdminToken, NewLicense, NewRelease, Plan, Product, Release, ReleaseRef, Sha256Digest,
@@ -386,6 +388,11 @@ impl Store for SqliteStore {
         self.readers
             .run(move |c| releases::release_blob_in_use(c, &sha256))
             .await
+    }
+
+    fn release_blobs(&self) -> Option<Arc<dyn BlobStore>> {
+        // Artifacts go to a directory (`FsBlobStore`), never into the file.
+        None
     }
 
     async fn create_admin_token(
