@@ -11,7 +11,7 @@
 //! | [`download`] | `GET/HEAD /download/{productId}/latest` and `/{version}`: signed, resumable update downloads |
 //! | [`admin`] | the admin HTTP API on its own listener: bearer tokens, JSON, OpenAPI at `/admin/openapi.json` |
 //! | [`api_error`] | the JSON error of the HTTP endpoints, with stable codes |
-//! | [`releases`] | publishing signed artifacts, choosing the latest; [`releases::BlobStore`] |
+//! | [`releases`] | publishing signed artifacts, choosing the latest; [`releases::BlobStore`] (a directory, or the database) |
 //! | [`security`] | flood-proof audit entries for bad handshakes, wrong keys, bad admin tokens |
 //! | `methods` (private) | one file per RPC method; outcome → status + localized message |
 //! | [`i18n`] | Russian and English messages, dates in words |

@@ -31,6 +31,11 @@ use crate::store::{AuditAction, Store};
 use crate::tls::TlsListener;
 use crate::toggle_cache::ToggleCache;
 
+/// The WebSocket read buffer of each connection. It grows for a large
+/// message and is all an idle session keeps: requests are a few hundred
+/// bytes, so a small buffer keeps held sessions cheap (see BENCHMARKS.md).
+const READ_BUFFER_BYTES: usize = 1024;
+
 /// What the server works with, besides its configuration.
 #[derive(Clone)]
 pub struct Services {
@@ -239,7 +244,7 @@ pub(crate) fn websocket_settings(ws: WebSocketUpgrade, config: &ServerConfig) ->
     let max = config.max_message_bytes;
     ws.max_message_size(max)
         .max_frame_size(max)
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
 }
 

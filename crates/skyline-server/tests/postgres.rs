@@ -1,10 +1,26 @@
 //! What only the PostgreSQL backend has: connection errors that name the
-//! server and never the password, and migrations that several nodes may run
-//! at once. (Everything else is the shared store suite, `store_suite.rs`.)
+//! server and never the password, migrations that several nodes may run at
+//! once, and release artifacts in the database, published through one node
+//! and downloaded from another. (Everything else is the shared store suites,
+//! `store_suite.rs` and `store_releases.rs`.)
 
+mod http_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_support::{artifact, get, http, sha256_hex};
+use skyline_protocol::IdentityKeyPair;
+use skyline_server::clock::SystemClock;
 use skyline_server::license_index::LicenseIndex;
-use skyline_server::store::{self, StoreError};
+use skyline_server::releases::{publish, PublishRequest};
+use skyline_server::store::{self, Actor, ReleaseChannel, StoreError};
+use skyline_server::{ReleaseStorage, ServerConfig, Services};
 use skyline_testkit::postgres::{self, PASSWORD, USER};
+use tokio::sync::oneshot;
+
+/// The schema version this build migrates PostgreSQL to.
+const SCHEMA_VERSION: u32 = 2;
 
 fn index() -> LicenseIndex {
     LicenseIndex::from_secret([42; 32])
@@ -63,12 +79,115 @@ async fn nodes_starting_together_migrate_once() {
         .collect();
     for node in opening {
         let store = node.await.unwrap().expect("every node opens the database");
-        assert_eq!(store.schema_version().await.unwrap(), 1);
+        assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
         store.close().await;
     }
-    assert_eq!(store::migrate(&database.url, index()).await.unwrap(), 1);
+    assert_eq!(
+        store::migrate(&database.url, index()).await.unwrap(),
+        SCHEMA_VERSION
+    );
     // Another identity key is refused, by `migrate` as by `open`.
     let other = LicenseIndex::from_secret([7; 32]);
     let err = store::migrate(&database.url, other).await.unwrap_err();
     assert!(err.to_string().contains("another identity key"), "{err}");
+}
+
+/// A release published through one node's store is downloaded, whole and in
+/// ranges across the database's 1 MiB chunks, from a server running on
+/// another store instance (another node) on the same database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_artifact_published_through_one_node_downloads_from_another() {
+    let Some(server) = postgres::shared() else {
+        return;
+    };
+    let database = server.create_database();
+    let identity = Arc::new(IdentityKeyPair::from_seed(&[0x42; 32]).unwrap());
+    let index = LicenseIndex::from_identity(&identity).unwrap();
+    let node_a = store::open(&database.url, index.clone()).await.unwrap();
+    let node_b = store::open(&database.url, index.clone()).await.unwrap();
+
+    let by = Actor::cli(1_735_000_000);
+    node_a
+        .create_product(&by, "telepower", "7.0")
+        .await
+        .unwrap();
+    let bytes = artifact(2 * 1024 * 1024 + 100_001, 5);
+    let request = PublishRequest {
+        product_id: "telepower".into(),
+        version: "7.1.0".into(),
+        platform: None,
+        channel: ReleaseChannel::Stable,
+        file_name: "TelePower-7.1.0.exe".into(),
+        min_version: None,
+    };
+    let blobs_a = node_a.release_blobs().expect("artifacts in PostgreSQL");
+    let release = publish(
+        node_a.as_ref(),
+        blobs_a.as_ref(),
+        &identity,
+        &by,
+        request,
+        &mut &bytes[..],
+        u64::MAX,
+    )
+    .await
+    .unwrap();
+    assert_eq!(hex::encode(release.sha256), sha256_hex(&bytes));
+
+    // Node B: its own store, artifacts from the database, no directory.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let config = ServerConfig {
+        shutdown_grace: Duration::from_secs(5),
+        releases: ReleaseStorage::Database,
+        ..ServerConfig::default()
+    };
+    let services = Services {
+        identity,
+        store: node_b,
+        license_index: index,
+        clock: Arc::new(SystemClock),
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let serving = tokio::spawn(skyline_server::run(listener, config, services, async {
+        let _ = stopped.await;
+    }));
+
+    let latest = format!("{base}/download/telepower/latest");
+    let head = http("HEAD", &latest, &[], Vec::new()).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("content-length"),
+        Some(bytes.len().to_string().as_str())
+    );
+    let full = get(&latest, &[]).await;
+    assert_eq!(full.status, 200);
+    assert_eq!(
+        full.header("x-skyline-sha256"),
+        Some(sha256_hex(&bytes).as_str())
+    );
+    assert!(full.body == bytes, "the whole file, byte for byte");
+
+    // A resumed download across a chunk boundary, and a suffix range.
+    let mib = 1024 * 1024;
+    let range = format!("bytes={}-{}", mib - 100, 2 * mib + 50);
+    let part = get(&latest, &[("range", range.as_str())]).await;
+    assert_eq!(part.status, 206);
+    assert_eq!(
+        part.header("content-range"),
+        Some(format!("bytes {}-{}/{}", mib - 100, 2 * mib + 50, bytes.len()).as_str())
+    );
+    assert!(part.body == bytes[mib - 100..=2 * mib + 50]);
+    let tail = get(&latest, &[("range", "bytes=-7")]).await;
+    assert_eq!(tail.body, &bytes[bytes.len() - 7..]);
+    let beyond = get(
+        &format!("{base}/download/telepower/7.1.0"),
+        &[("range", format!("bytes={}-", bytes.len()).as_str())],
+    )
+    .await;
+    assert_eq!(beyond.status, 416);
+
+    let _ = stop.send(());
+    serving.await.unwrap().unwrap();
+    node_a.close().await;
 }

@@ -11,11 +11,13 @@ use skyline_protocol::license_key;
 use skyline_protocol::methods::{StartSessionResult, ToggleValue};
 use skyline_server::license_index::{LicenseDigest, LicenseIndex};
 use skyline_server::store::{
-    self, Actor, AuditAction, AuditEntry, AuditFilter, DumpRecord, LicenseStatus, NewLicense, Plan,
-    Refusal, StartSessionCommand, StartSessionOutcome, Store, StoreError, TelemetryQuery,
-    TelemetryRecord, ToggleLayer, ToggleScope,
+    self, Actor, AuditAction, AuditEntry, AuditFilter, DumpRecord, LicenseStatus, NewAdminToken,
+    NewLicense, NewRelease, Plan, Refusal, ReleaseChannel, ReleaseRef, StartSessionCommand,
+    StartSessionOutcome, Store, StoreError, TelemetryQuery, TelemetryRecord, ToggleLayer,
+    ToggleScope,
 };
 use skyline_testkit::postgres::TestDatabase;
+use tokio::io::AsyncReadExt;
 
 // --- Backends -----------------------------------------------------------------
 
@@ -1160,7 +1162,117 @@ async fn populate(store: &Arc<dyn Store>) -> LicenseDigest {
     for n in 0..30 {
         store.record_telemetry(event(license_id, n)).await.unwrap();
     }
+    publish_artifacts(store).await;
+    let token = NewAdminToken {
+        id: "00aa11bb22cc33dd".into(),
+        name: "billing".into(),
+        read_only: true,
+        secret_hash: [5; 32],
+    };
+    store.create_admin_token(&cli(), token).await.unwrap();
+    let used = AuditEntry {
+        actor: Actor {
+            name: "admin:billing".into(),
+            at: 1_700_000_100,
+        },
+        action: AuditAction::named(AuditAction::ADMIN_TOKEN_USED),
+        product_id: None,
+        license: None,
+        detail: "GET /admin/products -> 200".into(),
+    };
+    store
+        .record_admin_token_use("00aa11bb22cc33dd", used)
+        .await
+        .unwrap();
     duo
+}
+
+/// The artifacts [`publish_artifacts`] records: one of several database
+/// chunks, one empty.
+fn artifacts() -> [Vec<u8>; 2] {
+    let big = (0..1_300_000u32).map(|i| (i * 7 % 253) as u8).collect();
+    [big, Vec::new()]
+}
+
+/// Two releases of [`artifacts`]; where the store keeps artifacts, their
+/// bytes are stored there too. The second is a yanked beta for `win`.
+async fn publish_artifacts(store: &Arc<dyn Store>) {
+    for (n, bytes) in artifacts().iter().enumerate() {
+        let digest: [u8; 32] = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes)
+            .as_ref()
+            .try_into()
+            .unwrap();
+        if let Some(blobs) = store.release_blobs() {
+            let stored = blobs.put(&mut &bytes[..], u64::MAX).await.unwrap();
+            assert_eq!(stored.sha256, digest);
+        }
+        let (version, platform, channel) = match n {
+            0 => ("7.1.0", None, ReleaseChannel::Stable),
+            _ => ("7.2.0", Some("win".to_owned()), ReleaseChannel::Beta),
+        };
+        let release = NewRelease {
+            product_id: PRODUCT.into(),
+            version: version.into(),
+            platform: platform.clone(),
+            channel,
+            file_name: format!("TelePower-{version}.exe"),
+            size: bytes.len() as u64,
+            sha256: digest,
+            signature: [n as u8 + 1; 64],
+        };
+        store.publish_release(&cli(), release, None).await.unwrap();
+        if n == 1 {
+            let target = ReleaseRef {
+                product_id: PRODUCT.into(),
+                version: version.into(),
+                platform,
+            };
+            store
+                .set_release_yanked(&cli(), &target, true)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// `records` as `skyline import` hands them to a store that keeps no
+/// artifacts: without `releaseBlob` records, the end count adjusted.
+fn without_artifacts(records: &[DumpRecord]) -> Vec<DumpRecord> {
+    let kept: Vec<DumpRecord> = records
+        .iter()
+        .filter(|r| !matches!(r, DumpRecord::ReleaseBlob { .. } | DumpRecord::End { .. }))
+        .cloned()
+        .collect();
+    let end = DumpRecord::End {
+        records: kept.len() as u64,
+    };
+    kept.into_iter().chain([end]).collect()
+}
+
+/// Every release and token of `copy` equals `source`'s, and new ones get
+/// fresh ids.
+async fn same_releases_and_tokens(source: &Arc<dyn Store>, copy: &Arc<dyn Store>) {
+    let releases = source.list_releases(PRODUCT).await.unwrap();
+    assert_eq!(releases.len(), 2);
+    assert_eq!(copy.list_releases(PRODUCT).await.unwrap(), releases);
+    assert_eq!(
+        copy.list_admin_tokens().await.unwrap(),
+        source.list_admin_tokens().await.unwrap()
+    );
+    let found = copy.find_admin_token("00aa11bb22cc33dd").await.unwrap();
+    assert_eq!(found.map(|t| t.secret_hash), Some([5; 32]));
+    let next = NewRelease {
+        product_id: PRODUCT.into(),
+        version: "8.0".into(),
+        platform: None,
+        channel: ReleaseChannel::Stable,
+        file_name: "TelePower-8.0.exe".into(),
+        size: 0,
+        sha256: [0; 32],
+        signature: [0; 64],
+    };
+    let published = copy.publish_release(&cli(), next, None).await.unwrap();
+    assert!(published.id > releases[1].id);
 }
 
 async fn dump_round_trip(backend: Backend) {
@@ -1168,8 +1280,12 @@ async fn dump_round_trip(backend: Backend) {
     let duo = populate(&source).await;
     let exported = dump(&source).await;
     let kinds: Vec<&str> = exported.iter().map(DumpRecord::kind).collect();
+    let keeps_artifacts = source.release_blobs().is_some();
     for kind in DumpRecord::ORDER {
-        assert!(kinds.contains(&kind), "no {kind} record in {kinds:?}");
+        // A store whose artifacts are files exports none (`skyline export`
+        // adds them from the directory).
+        let expected = kind != "releaseBlob" || keeps_artifacts;
+        assert_eq!(kinds.contains(&kind), expected, "{kind} in {kinds:?}");
     }
     assert_eq!(
         exported.last(),
@@ -1189,14 +1305,26 @@ async fn dump_round_trip(backend: Backend) {
     // whole one everything, and the copy exports the same records.
     let copy_backend = sqlite().unwrap();
     let copy = copy_backend.open().await;
-    let truncated = exported[..exported.len() - 1].to_vec();
+    let portable = without_artifacts(&exported);
+    let truncated = portable[..portable.len() - 1].to_vec();
     let err = import(&copy, truncated).await.unwrap_err();
     assert!(err.to_string().contains("end record"), "{err}");
     assert!(copy.list_products().await.unwrap().is_empty());
-    let counts = import(&copy, exported.clone()).await.unwrap();
+    if keeps_artifacts {
+        // SQLite keeps artifacts in a directory: it refuses them here.
+        let err = import(&copy, exported.clone()).await.unwrap_err();
+        assert!(err.to_string().contains("no release artifacts"), "{err}");
+        assert!(copy.list_products().await.unwrap().is_empty());
+    }
+    let counts = import(&copy, portable.clone()).await.unwrap();
     assert_eq!(counts.telemetry, 30);
-    assert_eq!(counts.total(), exported.len() as u64 - 1);
-    assert_eq!(dump(&copy).await, exported);
+    assert_eq!((counts.releases, counts.admin_tokens), (2, 1));
+    assert_eq!(counts.total(), portable.len() as u64 - 1);
+    assert_eq!(dump(&copy).await, portable);
+    same_releases_and_tokens(&source, &copy).await;
+    if keeps_artifacts {
+        artifacts_move_with_the_dump(&source, &exported).await;
+    }
 
     // The copy works: the lock held, last logins kept, ids continue.
     let info = copy.find_license(&duo).await.unwrap();
@@ -1221,6 +1349,51 @@ async fn dump_round_trip(backend: Backend) {
     let err = import(&other, exported).await.unwrap_err();
     assert!(err.to_string().contains("another identity key"), "{err}");
     assert!(other.list_products().await.unwrap().is_empty());
+}
+
+/// Into a new database of a backend that keeps artifacts: everything, the
+/// artifacts too, and the copy exports the same records; a damaged artifact
+/// imports nothing.
+async fn artifacts_move_with_the_dump(source: &Arc<dyn Store>, exported: &[DumpRecord]) {
+    let twin_backend = postgres().unwrap();
+    let twin = twin_backend.open().await;
+
+    let mut damaged = exported.to_vec();
+    let piece = damaged
+        .iter_mut()
+        .find_map(|r| match r {
+            DumpRecord::ReleaseBlob { offset, data, .. } if *offset > 0 => Some(data),
+            _ => None,
+        })
+        .unwrap();
+    *piece = piece.replacen('A', "B", 1).replacen('Q', "R", 1);
+    let err = import(&twin, damaged).await.unwrap_err();
+    assert!(
+        err.to_string().contains("does not match its digest"),
+        "{err}"
+    );
+    assert!(twin.list_products().await.unwrap().is_empty());
+
+    let counts = import(&twin, exported.to_vec()).await.unwrap();
+    assert_eq!(counts.artifacts, 2);
+    assert_eq!(dump(&twin).await, exported);
+    same_releases_and_tokens(source, &twin).await;
+    let blobs = twin.release_blobs().unwrap();
+    for bytes in artifacts() {
+        let digest: [u8; 32] = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes)
+            .as_ref()
+            .try_into()
+            .unwrap();
+        let mut back = Vec::new();
+        blobs
+            .open(&digest, 0, bytes.len() as u64)
+            .await
+            .unwrap()
+            .read_to_end(&mut back)
+            .await
+            .unwrap();
+        assert!(back == bytes, "artifact of {} bytes", bytes.len());
+    }
 }
 
 // --- Instantiation ------------------------------------------------------------------------

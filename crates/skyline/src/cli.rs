@@ -44,8 +44,9 @@ pub struct Global {
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
-    /// Directory of release artifacts, content-addressed (default:
-    /// DATA_DIR/releases). Several nodes must share it.
+    /// Directory of release artifacts, content-addressed. Default: in the
+    /// database with PostgreSQL (every node serves them), else
+    /// DATA_DIR/releases.
     #[arg(long, global = true, env = "SKYLINE_RELEASES_DIR")]
     pub releases_dir: Option<PathBuf>,
 }

@@ -7,6 +7,7 @@
 //! | --- | --- |
 //! | `cli` | the clap definitions: every command, flag and its `--help` |
 //! | `serve` | `skyline serve`: config file < environment < flags, then the server |
+//! | `limits` | raising the open-file limit for many connections |
 //! | `identity_file` | reading, creating (mode 0600) the identity key file |
 //! | `operator` | product, plan, license, toggle, telemetry and audit commands |
 //! | `releases` | `skyline release publish/list/yank`: signed update artifacts |
@@ -20,6 +21,7 @@ mod bench;
 mod cli;
 mod client_cmd;
 mod identity_file;
+mod limits;
 mod operator;
 mod releases;
 mod serve;
@@ -141,8 +143,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Telemetry(c) => operator.telemetry(c).await,
                 Command::Audit(a) => operator.audit(a).await,
                 Command::Release(c) => {
-                    let dir = serve::releases_dir(&global, &file);
-                    releases::run(c, &operator, &identity, &dir).await
+                    let storage = serve::release_storage(&global, &file, operator.store.as_ref());
+                    releases::run(c, &operator, &identity, &storage).await
                 }
                 Command::AdminToken(c) => admin_tokens::run(c, &operator).await,
                 Command::Serve(_)

@@ -1,14 +1,14 @@
 //! `skyline release publish|list|yank`: signed update artifacts, stored
-//! content-addressed in the releases directory and recorded in the database.
-//! A running server serves them at `/download/PRODUCT/latest` at once.
-
-use std::path::Path;
+//! content-addressed (in the releases directory, or in the database with
+//! PostgreSQL) and recorded in the database. A running server serves them
+//! at `/download/PRODUCT/latest` at once.
 
 use serde_json::Value as Json;
 use skyline_protocol::IdentityKeyPair;
 use skyline_server::admin::release_json;
-use skyline_server::releases::{publish, FsBlobStore, PublishRequest};
+use skyline_server::releases::{blob_store, publish, PublishRequest};
 use skyline_server::store::{Actor, Release, ReleaseChannel, ReleaseRef};
+use skyline_server::ReleaseStorage;
 
 use crate::cli::{ChannelArg, ReleaseCommand};
 use crate::operator::Operator;
@@ -38,12 +38,12 @@ fn describe(r: &Release) -> String {
     )
 }
 
-/// Runs a release command; artifacts live in `releases_dir`.
+/// Runs a release command; artifacts are kept in `storage`.
 pub async fn run(
     command: ReleaseCommand,
     operator: &Operator,
     identity: &IdentityKeyPair,
-    releases_dir: &Path,
+    storage: &ReleaseStorage,
 ) -> Result<(), CliError> {
     let store = operator.store.as_ref();
     match command {
@@ -77,10 +77,15 @@ pub async fn run(
                 file_name,
                 min_version: min_version.clone(),
             };
-            let blobs = FsBlobStore::new(releases_dir);
+            let blobs = blob_store(storage, store).ok_or_else(|| {
+                CliError::new(format!(
+                    "release artifacts cannot be kept in {}",
+                    crate::serve::describe_storage(storage)
+                ))
+            })?;
             let release = publish(
                 store,
-                &blobs,
+                blobs.as_ref(),
                 identity,
                 &actor(),
                 request,

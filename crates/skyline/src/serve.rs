@@ -12,6 +12,7 @@ use serde::Deserialize;
 use skyline_server::admin::{AdminConfig, DEFAULT_ADMIN_LISTEN};
 use skyline_server::clock::SystemClock;
 use skyline_server::license_index::LicenseIndex;
+use skyline_server::store::Store;
 use skyline_server::{ReleaseStorage, ServerConfig, Services};
 use tokio::sync::watch;
 
@@ -73,13 +74,28 @@ pub fn database_url(global: &Global, file: &FileConfig) -> String {
         })
 }
 
-/// The releases directory: flag/env, else the config file, else DATA_DIR/releases.
-pub fn releases_dir(global: &Global, file: &FileConfig) -> PathBuf {
-    global
+/// Where release artifacts are kept: the directory named by the flag, the
+/// environment or the config file; else the database when it can hold them
+/// (PostgreSQL: every node serves every artifact); else DATA_DIR/releases.
+pub fn release_storage(global: &Global, file: &FileConfig, store: &dyn Store) -> ReleaseStorage {
+    match global
         .releases_dir
         .clone()
         .or_else(|| file.releases_dir.clone())
-        .unwrap_or_else(|| global.data_dir.join("releases"))
+    {
+        Some(dir) => ReleaseStorage::Directory(dir),
+        None if store.release_blobs().is_some() => ReleaseStorage::Database,
+        None => ReleaseStorage::Directory(global.data_dir.join("releases")),
+    }
+}
+
+/// How the log and the operator commands name a [`ReleaseStorage`].
+pub fn describe_storage(storage: &ReleaseStorage) -> String {
+    match storage {
+        ReleaseStorage::Off => "off".into(),
+        ReleaseStorage::Directory(dir) => format!("the directory {}", dir.display()),
+        ReleaseStorage::Database => "the database".into(),
+    }
 }
 
 /// Reads `--admin-listen`: `off`, or an address.
@@ -273,9 +289,6 @@ async fn bind_admin(settings: &ServeSettings) -> Result<Option<tokio::net::TcpLi
 pub async fn run(global: &Global, args: &ServeArgs) -> Result<(), CliError> {
     let file = FileConfig::load(global)?;
     let mut settings = settings(args, &file)?;
-    let releases = ReleaseStorage::Directory(releases_dir(global, &file));
-    settings.server.releases = releases.clone();
-    settings.admin.releases = releases;
     crate::init_logging(&settings.log);
     let (identity_path, is_default) = identity_path(global, &file);
     let (identity, created) = identity_file::load_or_create(&identity_path, is_default)?;
@@ -293,6 +306,13 @@ pub async fn run(global: &Global, args: &ServeArgs) -> Result<(), CliError> {
                 redact_url(&database)
             ))
         })?;
+    let releases = release_storage(global, &file, store.as_ref());
+    tracing::info!(
+        "release artifacts are kept in {}",
+        describe_storage(&releases)
+    );
+    settings.server.releases = releases.clone();
+    settings.admin.releases = releases;
     let public = identity.public();
     let services = Services {
         identity: Arc::new(identity),
@@ -300,6 +320,16 @@ pub async fn run(global: &Global, args: &ServeArgs) -> Result<(), CliError> {
         license_index,
         clock: Arc::new(SystemClock),
     };
+    // Each connection is a file descriptor: make room for the connection cap.
+    let wanted = settings.server.max_connections as u64 + 1024;
+    match crate::limits::raise_open_file_limit(wanted) {
+        Some(limit) if limit < wanted => tracing::warn!(
+            limit,
+            max_connections = settings.server.max_connections,
+            "the open-file limit is below the connection cap; raise it (ulimit -n) or lower --max-connections"
+        ),
+        _ => {}
+    }
     let tcp = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| CliError::new(format!("cannot listen on {}: {e}", settings.listen)))?;

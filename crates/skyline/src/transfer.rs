@@ -7,26 +7,48 @@
 //! JSON Lines, streamed both ways (never the whole database in memory):
 //!
 //! ```text
-//! {"format":"skyline-dump","version":1}
+//! {"format":"skyline-dump","version":2}
 //! {"type":"setting","name":"license_index_check","value":"…"}
 //! {"type":"product","id":"telepower","minVersion":"7.0.9","enabled":true}
 //! …                                    one line per row, see DumpRecord
+//! {"type":"releaseBlob","sha256":"…","size":1300000,"offset":0,"data":"…"}
+//! …                                    artifacts in 64 KiB pieces
 //! {"type":"end","records":1234}
 //! ```
 //!
 //! The first line names the format and its version; a reader refuses a
-//! version it does not know. The last line counts the records: an import
+//! version it does not know (version 1 dumps, without releases, still
+//! import). The last line counts the records: an import
 //! commits only after it, so a truncated file imports nothing. The file
-//! holds key digests, not keys, but it is as sensitive as the database.
+//! holds key digests and token hashes, not keys or tokens, but it is as
+//! sensitive as the database.
+//!
+//! # Release artifacts
+//!
+//! The dump carries the release artifacts too (`releaseBlob` records,
+//! before the end line), whichever storage holds them: a deployment whose
+//! artifacts are in the database (PostgreSQL) exports them from there; one
+//! whose artifacts are files (`--releases-dir`, SQLite's `DATA_DIR/releases`)
+//! has them added from that directory here. An import writes them to the
+//! target's storage: into the database in the import's transaction, or into
+//! its releases directory before the import commits (files written for an
+//! import that then fails are removed again).
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use skyline_server::license_index::LicenseIndex;
-use skyline_server::store::{self, DumpCounts, DumpRecord, Store, StoreError};
+use skyline_server::releases::{BlobError, BlobStore, FsBlobStore, StoredBlob};
+use skyline_server::store::dump::{ArtifactPiece, ArtifactPieces, ARTIFACT_PIECE_BYTES};
+use skyline_server::store::{self, DumpCounts, DumpRecord, Sha256Digest, Store, StoreError};
+use skyline_server::ReleaseStorage;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::cli::Global;
 use crate::{identity_file, serve, CliError};
@@ -34,11 +56,16 @@ use crate::{identity_file, serve, CliError};
 /// The `format` of the first line.
 pub const FORMAT: &str = "skyline-dump";
 
-/// The version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The version this build writes: 2 added releases, admin tokens and
+/// release artifacts.
+pub const VERSION: u32 = 2;
 
-/// Records in flight between the database and the file.
-const IN_FLIGHT: usize = 1_024;
+/// The versions this build reads.
+const READS: std::ops::RangeInclusive<u32> = 1..=VERSION;
+
+/// Records in flight between the database and the file (an artifact piece
+/// is about 90 kB of JSON).
+const IN_FLIGHT: usize = 256;
 
 /// The first line of a dump file.
 #[derive(Debug, Serialize, Deserialize)]
@@ -47,8 +74,8 @@ struct Header {
     version: u32,
 }
 
-/// The database URL and license index the operator commands use.
-fn target(global: &Global) -> Result<(String, LicenseIndex), CliError> {
+/// The database URL, license index and config file the operator commands use.
+fn target(global: &Global) -> Result<(String, LicenseIndex, serve::FileConfig), CliError> {
     let file = serve::FileConfig::load(global)?;
     let (identity_path, is_default) = serve::identity_path(global, &file);
     let (identity, created) = identity_file::load_or_create(&identity_path, is_default)?;
@@ -57,7 +84,7 @@ fn target(global: &Global) -> Result<(String, LicenseIndex), CliError> {
     }
     let index = LicenseIndex::from_identity(&identity)
         .map_err(|e| CliError::new(format!("cannot derive the license index key: {e}")))?;
-    Ok((serve::database_url(global, &file), index))
+    Ok((serve::database_url(global, &file), index, file))
 }
 
 fn database_error(database: &str, e: StoreError) -> CliError {
@@ -66,7 +93,7 @@ fn database_error(database: &str, e: StoreError) -> CliError {
 
 /// `skyline migrate`.
 pub async fn migrate(global: &Global) -> Result<(), CliError> {
-    let (database, index) = target(global)?;
+    let (database, index, _) = target(global)?;
     let version = store::migrate(&database, index)
         .await
         .map_err(|e| database_error(&database, e))?;
@@ -83,7 +110,7 @@ pub async fn migrate(global: &Global) -> Result<(), CliError> {
 
 /// `skyline export --out FILE`.
 pub async fn export(global: &Global, out: &Path) -> Result<(), CliError> {
-    let (database, index) = target(global)?;
+    let (database, index, file) = target(global)?;
     if out.exists() {
         return Err(CliError::new(format!(
             "{} already exists: export writes a new file",
@@ -93,19 +120,31 @@ pub async fn export(global: &Global, out: &Path) -> Result<(), CliError> {
     let store = store::open(&database, index)
         .await
         .map_err(|e| database_error(&database, e))?;
-    let result = export_to(&store, out).await;
+    let storage = serve::release_storage(global, &file, store.as_ref());
+    let result = export_to(&store, &storage, out).await;
     store.close().await;
     let counts = result?;
     report(global, "exported", &counts, out);
     Ok(())
 }
 
-/// Streams `store` into a new file at `out` (written beside it, then renamed).
-async fn export_to(store: &std::sync::Arc<dyn Store>, out: &Path) -> Result<DumpCounts, CliError> {
+/// Streams `store`, and the artifacts of `storage` when they are files,
+/// into a new file at `out` (written beside it, then renamed).
+async fn export_to(
+    store: &Arc<dyn Store>,
+    storage: &ReleaseStorage,
+    out: &Path,
+) -> Result<DumpCounts, CliError> {
     let partial = out.with_extension("partial");
     let file = File::create_new(&partial)
         .map_err(|e| CliError::new(format!("cannot create {}: {e}", partial.display())))?;
-    let (records, mut received) = mpsc::channel::<DumpRecord>(IN_FLIGHT);
+    let (records, from_store) = mpsc::channel::<DumpRecord>(IN_FLIGHT);
+    let (to_file, mut received) = mpsc::channel::<DumpRecord>(IN_FLIGHT);
+    let directory = match storage {
+        ReleaseStorage::Directory(dir) => Some(FsBlobStore::new(dir)),
+        ReleaseStorage::Off | ReleaseStorage::Database => None,
+    };
+    let relay = tokio::spawn(add_directory_artifacts(from_store, to_file, directory));
     let writer = tokio::task::spawn_blocking(move || -> Result<(), String> {
         let mut file = BufWriter::new(file);
         let header = Header {
@@ -122,16 +161,21 @@ async fn export_to(store: &std::sync::Arc<dyn Store>, out: &Path) -> Result<Dump
             .map_err(|e| e.to_string())
     });
     let exported = store.export_dump(records).await;
+    let relayed = relay
+        .await
+        .map_err(|_| CliError::new("the export failed unexpectedly"))?;
     let written = writer
         .await
         .map_err(|_| CliError::new("the dump writer failed unexpectedly"))?;
-    let outcome = match (exported, written) {
-        (_, Err(e)) => Err(CliError::new(format!(
+    let outcome = match (exported, relayed, written) {
+        (_, _, Err(e)) => Err(CliError::new(format!(
             "cannot write {}: {e}",
             partial.display()
         ))),
-        (Err(e), Ok(())) => Err(CliError::new(format!("export failed: {e}"))),
-        (Ok(counts), Ok(())) => std::fs::rename(&partial, out)
+        (Err(e), _, Ok(())) | (Ok(_), Err(e), Ok(())) => {
+            Err(CliError::new(format!("export failed: {e}")))
+        }
+        (Ok(_), Ok(counts), Ok(())) => std::fs::rename(&partial, out)
             .map(|()| counts)
             .map_err(|e| CliError::new(format!("cannot rename to {}: {e}", out.display()))),
     };
@@ -141,9 +185,89 @@ async fn export_to(store: &std::sync::Arc<dyn Store>, out: &Path) -> Result<Dump
     outcome
 }
 
+/// Passes the store's records on to the file and, when the artifacts are
+/// files in `directory`, adds those of every release before the end record
+/// (in digest order, as a database exports them). Counts what it passes on.
+async fn add_directory_artifacts(
+    mut from_store: mpsc::Receiver<DumpRecord>,
+    to_file: mpsc::Sender<DumpRecord>,
+    directory: Option<FsBlobStore>,
+) -> Result<DumpCounts, StoreError> {
+    let mut counts = DumpCounts::default();
+    let mut artifacts: BTreeMap<Sha256Digest, u64> = BTreeMap::new();
+    let stopped = || StoreError::Backend("the dump writer stopped".into());
+    while let Some(record) = from_store.recv().await {
+        if let DumpRecord::Release { sha256, size, .. } = &record {
+            let name = hex::decode(sha256).ok().and_then(|d| d.try_into().ok());
+            if let (Some(name), Some(_)) = (name, &directory) {
+                artifacts.insert(name, *size);
+            }
+        }
+        if let (DumpRecord::End { .. }, Some(blobs)) = (&record, &directory) {
+            for (sha256, size) in &artifacts {
+                send_artifact(blobs, sha256, *size, &to_file, &mut counts).await?;
+            }
+        }
+        let record = match record {
+            DumpRecord::End { .. } => DumpRecord::End {
+                records: counts.total(),
+            },
+            other => other,
+        };
+        counts.count(&record);
+        to_file.send(record).await.map_err(|_| stopped())?;
+    }
+    Ok(counts)
+}
+
+/// Sends the pieces of one artifact file, read a piece at a time. A
+/// missing file is told on standard error and skipped: its release is
+/// exported as it is, without bytes.
+async fn send_artifact(
+    blobs: &FsBlobStore,
+    sha256: &Sha256Digest,
+    size: u64,
+    to_file: &mpsc::Sender<DumpRecord>,
+    counts: &mut DumpCounts,
+) -> Result<(), StoreError> {
+    let mut reader = match blobs.open(sha256, 0, size).await {
+        Ok(reader) => reader,
+        Err(BlobError::Missing) => {
+            eprintln!(
+                "warning: the artifact {} is missing from {}: its release is exported without it",
+                hex::encode(sha256),
+                blobs.dir().display()
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(StoreError::Backend(e.to_string())),
+    };
+    let mut buf = Vec::with_capacity(ARTIFACT_PIECE_BYTES);
+    let mut offset = 0u64;
+    loop {
+        buf.clear();
+        (&mut reader)
+            .take(ARTIFACT_PIECE_BYTES as u64)
+            .read_to_end(&mut buf)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot read an artifact: {e}")))?;
+        for piece in DumpRecord::artifact_pieces(sha256, size, offset, &buf) {
+            counts.count(&piece);
+            to_file
+                .send(piece)
+                .await
+                .map_err(|_| StoreError::Backend("the dump writer stopped".into()))?;
+        }
+        offset += buf.len() as u64;
+        if buf.len() < ARTIFACT_PIECE_BYTES || offset >= size {
+            return Ok(());
+        }
+    }
+}
+
 /// `skyline import FILE`.
 pub async fn import(global: &Global, from: &Path) -> Result<(), CliError> {
-    let (database, index) = target(global)?;
+    let (database, index, config) = target(global)?;
     let file = File::open(from)
         .map_err(|e| CliError::new(format!("cannot open {}: {e}", from.display())))?;
     let mut lines = BufReader::new(file).lines();
@@ -157,7 +281,17 @@ pub async fn import(global: &Global, from: &Path) -> Result<(), CliError> {
     let store = store::open(&database, index)
         .await
         .map_err(|e| database_error(&database, e))?;
-    let (records, received) = mpsc::channel::<DumpRecord>(IN_FLIGHT);
+    let storage = serve::release_storage(global, &config, store.as_ref());
+    let (records, from_file) = mpsc::channel::<DumpRecord>(IN_FLIGHT);
+    let (to_store, received) = mpsc::channel::<DumpRecord>(IN_FLIGHT);
+    let mut files = match storage {
+        ReleaseStorage::Directory(dir) => Some(ArtifactFiles::new(FsBlobStore::new(dir))),
+        ReleaseStorage::Off | ReleaseStorage::Database => None,
+    };
+    let relay = tokio::spawn(async move {
+        let relayed = write_directory_artifacts(from_file, to_store, files.as_mut()).await;
+        (relayed, files)
+    });
     // Read on a blocking thread; a bad line stops the stream before its end
     // record, so the store commits nothing, and the line's error is told.
     let reader = tokio::task::spawn_blocking(move || -> Result<(), String> {
@@ -179,19 +313,157 @@ pub async fn import(global: &Global, from: &Path) -> Result<(), CliError> {
     let read = reader
         .await
         .map_err(|_| CliError::new("the dump reader failed unexpectedly"))?;
+    let (relayed, files) = relay
+        .await
+        .map_err(|_| CliError::new("the import failed unexpectedly"))?;
     store.close().await;
-    let counts = match (read, imported) {
-        (Err(e), _) => {
-            return Err(CliError::new(format!(
-                "{}: {e}; nothing was imported",
-                from.display()
-            )))
+    let outcome = match (read, relayed, imported) {
+        (Err(e), _, _) => Err(CliError::new(format!(
+            "{}: {e}; nothing was imported",
+            from.display()
+        ))),
+        (Ok(()), Err(e), _) => Err(CliError::new(format!(
+            "{}: {e}; nothing was imported",
+            from.display()
+        ))),
+        (Ok(()), Ok(_), Err(e)) => Err(database_error(&database, e)),
+        (Ok(()), Ok(written), Ok(mut counts)) => {
+            counts.artifacts += written.artifacts;
+            counts.artifact_pieces += written.artifact_pieces;
+            Ok(counts)
         }
-        (Ok(()), Err(e)) => return Err(database_error(&database, e)),
-        (Ok(()), Ok(counts)) => counts,
     };
-    report(global, "imported", &counts, from);
-    Ok(())
+    match outcome {
+        Ok(counts) => {
+            report(global, "imported", &counts, from);
+            Ok(())
+        }
+        Err(e) => {
+            if let Some(files) = files {
+                files.remove_new().await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Passes the file's records on to the store; when the target keeps its
+/// artifacts in a directory (`files`), writes the artifacts there instead
+/// and takes their pieces out of the end record's count. Stops (so the
+/// store commits nothing) at the first bad piece. Returns what it wrote.
+async fn write_directory_artifacts(
+    mut from_file: mpsc::Receiver<DumpRecord>,
+    to_store: mpsc::Sender<DumpRecord>,
+    mut files: Option<&mut ArtifactFiles>,
+) -> Result<DumpCounts, StoreError> {
+    let mut written = DumpCounts::default();
+    let mut pieces = ArtifactPieces::default();
+    while let Some(record) = from_file.recv().await {
+        let record = match (record, files.as_deref_mut()) {
+            (
+                DumpRecord::ReleaseBlob {
+                    sha256,
+                    size,
+                    offset,
+                    data,
+                },
+                Some(files),
+            ) => {
+                let piece = pieces.accept(&sha256, size, offset, &data)?;
+                written.count(&DumpRecord::ReleaseBlob {
+                    sha256,
+                    size,
+                    offset,
+                    data: String::new(),
+                });
+                files.write(piece).await?;
+                continue;
+            }
+            (DumpRecord::End { records }, Some(_)) => {
+                pieces.finish()?;
+                DumpRecord::End {
+                    records: records.saturating_sub(written.artifact_pieces),
+                }
+            }
+            (record, _) => record,
+        };
+        if to_store.send(record).await.is_err() {
+            // The import stopped; its error says why.
+            break;
+        }
+    }
+    Ok(written)
+}
+
+/// Artifacts written into a releases directory during an import: the one
+/// being written, and those that were not there before (removed again if
+/// the import fails).
+struct ArtifactFiles {
+    blobs: FsBlobStore,
+    writing: Option<(DuplexStream, JoinHandle<Result<StoredBlob, BlobError>>)>,
+    new: Vec<Sha256Digest>,
+}
+
+impl ArtifactFiles {
+    fn new(blobs: FsBlobStore) -> Self {
+        ArtifactFiles {
+            blobs,
+            writing: None,
+            new: Vec::new(),
+        }
+    }
+
+    /// Writes one checked piece; the last one of an artifact finishes its
+    /// file.
+    async fn write(&mut self, piece: ArtifactPiece) -> Result<(), StoreError> {
+        let failed = |e: &dyn std::fmt::Display| {
+            StoreError::Backend(format!(
+                "cannot write an artifact to {}: {e}",
+                self.blobs.dir().display()
+            ))
+        };
+        if piece.offset == 0 {
+            if self.blobs.open(&piece.sha256, 0, 0).await.is_err() {
+                self.new.push(piece.sha256);
+            }
+            let (input, mut output) = tokio::io::duplex(ARTIFACT_PIECE_BYTES);
+            let blobs = self.blobs.clone();
+            let put = tokio::spawn(async move { blobs.put(&mut output, u64::MAX).await });
+            self.writing = Some((input, put));
+        }
+        let Some((input, _)) = self.writing.as_mut() else {
+            return Err(failed(&"a piece without its artifact"));
+        };
+        input
+            .write_all(&piece.bytes)
+            .await
+            .map_err(|e| failed(&e))?;
+        if piece.last {
+            let Some((mut input, put)) = self.writing.take() else {
+                return Err(failed(&"a piece without its artifact"));
+            };
+            input.shutdown().await.map_err(|e| failed(&e))?;
+            drop(input);
+            let stored = put.await.map_err(|e| failed(&e))?.map_err(|e| failed(&e))?;
+            if stored.sha256 != piece.sha256 {
+                return Err(failed(&"the written file does not match its digest"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the artifacts this import added.
+    async fn remove_new(self) {
+        for sha256 in &self.new {
+            if let Err(e) = self.blobs.delete(sha256).await {
+                eprintln!(
+                    "warning: cannot remove {} from {}: {e}",
+                    hex::encode(sha256),
+                    self.blobs.dir().display()
+                );
+            }
+        }
+    }
 }
 
 /// Checks the first line of a dump file.
@@ -201,11 +473,13 @@ fn check_header(line: &str) -> Result<(), String> {
     if header.format != FORMAT {
         return Err(format!("not a Skyline dump (format `{}`)", header.format));
     }
-    if header.version != VERSION {
+    if !READS.contains(&header.version) {
         return Err(format!(
-            "dump format version {} is not supported by this build (it reads version \
-             {VERSION}): use a matching skyline release",
-            header.version
+            "dump format version {} is not supported by this build (it reads versions \
+             {} to {}): use a matching skyline release",
+            header.version,
+            READS.start(),
+            READS.end()
         ));
     }
     Ok(())
@@ -220,7 +494,8 @@ fn report(global: &Global, what: &str, counts: &DumpCounts, file: &Path) {
     } else {
         println!(
             "{what} {} records ({}): {} products, {} plans, {} license keys, {} devices, \
-             {} toggle values, {} audit entries, {} telemetry events",
+             {} toggle values, {} releases, {} admin tokens, {} audit entries, {} telemetry \
+             events, {} release artifacts",
             counts.total(),
             file.display(),
             counts.products,
@@ -228,8 +503,11 @@ fn report(global: &Global, what: &str, counts: &DumpCounts, file: &Path) {
             counts.licenses,
             counts.devices,
             counts.toggles,
+            counts.releases,
+            counts.admin_tokens,
             counts.audit,
-            counts.telemetry
+            counts.telemetry,
+            counts.artifacts
         );
     }
 }
@@ -247,8 +525,9 @@ mod tests {
     #[test]
     fn headers_name_format_and_version() {
         assert!(check_header(r#"{"format":"skyline-dump","version":1}"#).is_ok());
-        let newer = check_header(r#"{"format":"skyline-dump","version":2}"#).unwrap_err();
-        assert!(newer.contains("version 2"), "{newer}");
+        assert!(check_header(r#"{"format":"skyline-dump","version":2}"#).is_ok());
+        let newer = check_header(r#"{"format":"skyline-dump","version":3}"#).unwrap_err();
+        assert!(newer.contains("version 3"), "{newer}");
         assert!(check_header(r#"{"format":"pg_dump","version":1}"#).is_err());
         assert!(check_header("{\"type\":\"product\"}").is_err());
     }

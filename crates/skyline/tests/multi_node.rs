@@ -1,9 +1,11 @@
 //! Two `skyline serve` processes on one PostgreSQL database, as behind a load
 //! balancer: devices racing for the last seat through different nodes (one
 //! wins), a key revoked through one node refused at the other, telemetry
-//! sent to both all there, and a node killed with `kill -9` mid-burst losing
-//! no acknowledged event. Also `skyline migrate`, and a deployment moved
-//! from SQLite to PostgreSQL with `export` / `import`.
+//! sent to both all there, a node killed with `kill -9` mid-burst losing
+//! no acknowledged event, and a release published once downloadable from
+//! every node (its artifact in the database). Also `skyline migrate`, and a
+//! deployment moved from SQLite to PostgreSQL with `export` / `import`,
+//! releases, admin tokens and artifacts included.
 //!
 //! The nodes share the database URL and the identity key file, through a
 //! `skyline.toml` in each node's data directory, exactly as an operator
@@ -13,11 +15,15 @@
 mod common;
 
 use std::collections::HashSet;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::{start_request, Server};
-use skyline_client::{ClientError, RpcError, TelemetryEvent};
+use skyline_client::{
+    download_update, ClientConfig, ClientError, RpcError, TelemetryEvent, UpdateRequest,
+};
 use skyline_protocol::{msgpack, Value};
 use skyline_testkit::postgres::{self, TestDatabase};
 use tokio::sync::{mpsc, Barrier};
@@ -333,6 +339,104 @@ async fn a_node_killed_mid_burst_loses_no_acknowledged_event() {
     assert_eq!(through_b as i64, SENDERS_PER_NODE as i64 * MAX_PER_SENDER);
 }
 
+/// `http://127.0.0.1:PORT` of a node, from its WebSocket URL.
+fn http_base(node: &Server) -> String {
+    node.url
+        .replace("ws://", "http://")
+        .trim_end_matches("/ws")
+        .to_owned()
+}
+
+/// One plain HTTP/1.1 GET with a `Range` header; the status and the body.
+fn get_range(node: &Server, path: &str, range: &str) -> (u16, Vec<u8>) {
+    let addr = http_base(node).replace("http://", "");
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nRange: {range}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).unwrap();
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a header");
+    let status = String::from_utf8_lossy(&answer[9..12])
+        .parse()
+        .expect("a status code");
+    (status, answer[split + 4..].to_vec())
+}
+
+/// Deterministic bytes that differ from one position to the next.
+fn artifact(len: usize) -> Vec<u8> {
+    (0..len as u32).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+/// `skyline release publish` of `bytes` as `version` through the data
+/// directory `dir`; the published release as JSON.
+fn publish(dir: &Path, version: &str, bytes: &[u8]) -> serde_json::Value {
+    let file = dir.join(format!("TelePower-{version}.exe"));
+    std::fs::write(&file, bytes).unwrap();
+    common::json(
+        dir,
+        &[
+            "release",
+            "publish",
+            "--product",
+            PRODUCT,
+            "--version",
+            version,
+            file.to_str().unwrap(),
+        ],
+    )
+}
+
+/// Downloads the latest release from `node` as an app does, verified
+/// against the pinned key; the file's bytes.
+async fn download_latest(node: &Server, into: &Path) -> Vec<u8> {
+    let update = download_update(
+        &ClientConfig::default(),
+        &UpdateRequest::new(http_base(node), PRODUCT),
+        node.pinned,
+        into,
+    )
+    .await
+    .expect("a verified download");
+    std::fs::read(&update.path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_published_once_downloads_from_every_node() {
+    let Some(cluster) = cluster() else { return };
+    // Published with the CLI on the operator's machine: the artifact goes
+    // into the database, not into a directory any node would need.
+    let bytes = artifact(2 * 1024 * 1024 + 4_321);
+    let published = publish(&cluster.admin, "2.0.0", &bytes);
+    assert_eq!(published["size"], bytes.len());
+    assert!(!cluster.admin.join("releases").exists());
+
+    let downloads = tempfile::tempdir().unwrap();
+    for (n, node) in cluster.nodes.iter().enumerate() {
+        let into = downloads.path().join(format!("node-{n}"));
+        assert!(download_latest(node, &into).await == bytes, "node {n}");
+        // A resumed download: the rest from inside the second chunk.
+        let from = 1024 * 1024 + 17;
+        let (status, rest) = get_range(
+            node,
+            &format!("/download/{PRODUCT}/2.0.0"),
+            &format!("bytes={from}-"),
+        );
+        assert_eq!(status, 206, "node {n}");
+        assert!(rest == bytes[from..], "node {n}");
+    }
+    let listed = common::json(&cluster.admin, &["release", "list", "--product", PRODUCT]);
+    assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn migrate_then_move_a_deployment_from_sqlite_to_postgres() {
     let Some(server) = postgres::shared() else {
@@ -358,7 +462,7 @@ async fn migrate_then_move_a_deployment_from_sqlite_to_postgres() {
     // `skyline migrate` on an empty PostgreSQL database, twice: idempotent.
     for _ in 0..2 {
         let migrated = common::json(pg, &["migrate"]);
-        assert_eq!(migrated["schemaVersion"], 1, "{migrated}");
+        assert_eq!(migrated["schemaVersion"], 2, "{migrated}");
     }
 
     // Something in every table, through a real server and the CLI.
@@ -441,6 +545,13 @@ async fn migrate_then_move_a_deployment_from_sqlite_to_postgres() {
     );
     assert!(node.terminate().success());
     common::ok(&lite, &["license", "revoke", &keys[2]]);
+    // A release (its artifact a file in the SQLite deployment's releases
+    // directory) and an admin token.
+    let bytes = artifact(1024 * 1024 + 99_999);
+    let published = publish(&lite, "1.5.0", &bytes);
+    let sha = published["sha256"].as_str().unwrap();
+    assert!(lite.join("releases").join(sha).is_file());
+    common::ok(&lite, &["admin-token", "create", "--name", "shop"]);
 
     // SQLite → file → PostgreSQL → file: the two dumps are the same.
     let first_dump = root.path().join("from-sqlite.jsonl");
@@ -448,6 +559,9 @@ async fn migrate_then_move_a_deployment_from_sqlite_to_postgres() {
     common::ok(&lite, &["export", "--out", first_dump.to_str().unwrap()]);
     let imported = common::json(pg, &["import", first_dump.to_str().unwrap()]);
     assert_eq!(imported["imported"]["telemetry"], 20, "{imported}");
+    assert_eq!(imported["imported"]["releases"], 1, "{imported}");
+    assert_eq!(imported["imported"]["admin_tokens"], 1, "{imported}");
+    assert_eq!(imported["imported"]["artifacts"], 1, "{imported}");
     common::ok(pg, &["export", "--out", second_dump.to_str().unwrap()]);
     let (a, b) = (
         std::fs::read_to_string(&first_dump).unwrap(),
@@ -463,9 +577,39 @@ async fn migrate_then_move_a_deployment_from_sqlite_to_postgres() {
     let exists = common::fails(pg, &["export", "--out", second_dump.to_str().unwrap()]);
     assert!(exists.contains("already exists"), "{exists}");
 
+    // Back into SQLite: the artifact becomes a file in its releases
+    // directory again. A truncated dump leaves neither rows nor files.
+    let sqlite_deployment = |name: &str| {
+        let dir = root.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let identity = root.path().join("identity.key");
+        let config = format!("identity = {}\n", toml_string(identity.to_str().unwrap()));
+        std::fs::write(dir.join("skyline.toml"), config).unwrap();
+        dir
+    };
+    let cut = sqlite_deployment("sqlite-cut");
+    let truncated = root.path().join("truncated.jsonl");
+    let lines: Vec<&str> = b.lines().collect();
+    std::fs::write(&truncated, lines[..lines.len() - 1].join("\n")).unwrap();
+    let refused = common::fails(&cut, &["import", truncated.to_str().unwrap()]);
+    assert!(refused.contains("end record"), "{refused}");
+    assert!(!cut.join("releases").join(sha).exists());
+    let back = sqlite_deployment("sqlite-again");
+    common::ok(&back, &["import", second_dump.to_str().unwrap()]);
+    assert!(std::fs::read(back.join("releases").join(sha)).unwrap() == bytes);
+    let third_dump = root.path().join("from-sqlite-again.jsonl");
+    common::ok(&back, &["export", "--out", third_dump.to_str().unwrap()]);
+    assert!(std::fs::read_to_string(&third_dump).unwrap() == a);
+
     // The moved deployment serves: the device goes on with its last login,
-    // the locked one stays locked, toggles layer as before.
+    // the locked one stays locked, toggles layer as before, and the release
+    // downloads from the database.
     let node = Server::start(pg);
+    let downloads = tempfile::tempdir().unwrap();
+    assert!(download_latest(&node, downloads.path()).await == bytes);
+    assert!(!pg.join("releases").exists());
+    let tokens = common::json(pg, &["admin-token", "list"]);
+    assert_eq!(tokens[0]["name"], "shop", "{tokens}");
     let mut client = node.connect().await;
     client
         .start_session(start_request(

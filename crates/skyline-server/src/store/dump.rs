@@ -1,7 +1,8 @@
 //! [`DumpRecord`]: every row of every table in a backend-neutral form, so a
 //! deployment moves between backends (`skyline export` on SQLite, `skyline
 //! import` on PostgreSQL) with nothing lost: ids, digests, dates, last
-//! logins, locks, toggles at every layer, the audit log and telemetry.
+//! logins, locks, toggles at every layer, releases, admin tokens (their
+//! hashes), the audit log, telemetry and the release artifacts.
 //!
 //! [`Store::export_dump`](super::Store::export_dump) streams records in
 //! [`DumpRecord::ORDER`] from one snapshot and ends with [`DumpRecord::End`];
@@ -11,15 +12,33 @@
 //!
 //! Values keep their stored text forms (dates `YYYY-MM-DD`, durations
 //! `months:N`, toggle values with their type, telemetry `data` as the exact
-//! JSON text), which both backends read the same way.
+//! JSON text), which both backends read the same way; digests, hashes and
+//! signatures are lowercase hex.
+//!
+//! # Release artifacts
+//!
+//! An artifact travels as [`DumpRecord::ReleaseBlob`] pieces of at most
+//! [`ARTIFACT_PIECE_BYTES`] (base64 in the JSON form), one artifact after
+//! the other in digest order, each from offset 0 without gaps;
+//! [`ArtifactPieces`] checks that on import and that the bytes hash to the
+//! artifact's name. A store that keeps artifacts in its database
+//! ([`Store::release_blobs`](super::Store::release_blobs)) exports and
+//! imports them itself. Where they are in a directory (SQLite), the store
+//! neither writes nor accepts them: `skyline export` adds them from the
+//! directory and `skyline import` writes them to the target's storage.
 
+use aws_lc_rs::digest;
+use base64::Engine;
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use skyline_protocol::dates::PlanDuration;
 use skyline_protocol::methods::ToggleValue;
 
 use super::codec;
-use super::StoreError;
+use super::{Sha256Digest, StoreError};
+
+/// The most bytes of an artifact one [`DumpRecord::ReleaseBlob`] carries.
+pub const ARTIFACT_PIECE_BYTES: usize = 64 * 1024;
 
 /// One row of a dump. Serialized as a JSON object with a `type` field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,6 +128,48 @@ pub enum DumpRecord {
         /// The value's text.
         value: String,
     },
+    /// A release (its artifact comes as [`DumpRecord::ReleaseBlob`]s).
+    Release {
+        /// Its id (kept).
+        id: i64,
+        /// The product it updates.
+        product_id: String,
+        /// Its dotted version, as published.
+        version: String,
+        /// Its platform; `None` for every platform.
+        platform: Option<String>,
+        /// `stable` or `beta`.
+        channel: String,
+        /// The file name downloads are saved under.
+        file_name: String,
+        /// The artifact's size in bytes.
+        size: u64,
+        /// The artifact's SHA-256, lowercase hex.
+        sha256: String,
+        /// The identity key's signature over the digest, lowercase hex.
+        signature: String,
+        /// Withdrawn from downloads.
+        yanked: bool,
+        /// UNIX seconds.
+        published_at: i64,
+    },
+    /// An admin API token: the hash of its secret, never the secret.
+    AdminToken {
+        /// The public id.
+        id: String,
+        /// Its name.
+        name: String,
+        /// Whether it may only read.
+        read_only: bool,
+        /// SHA-256 of the secret part, lowercase hex.
+        secret_hash: String,
+        /// UNIX seconds.
+        created_at: i64,
+        /// UNIX seconds.
+        last_used_at: Option<i64>,
+        /// UNIX seconds.
+        revoked_at: Option<i64>,
+    },
     /// An audit entry.
     Audit {
         /// Its id.
@@ -143,6 +204,18 @@ pub enum DumpRecord {
         /// When the server received it.
         received_at: i64,
     },
+    /// A piece of a release artifact: `data` (base64) is its bytes from
+    /// `offset`. See [`ArtifactPieces`] for the order pieces come in.
+    ReleaseBlob {
+        /// The artifact's SHA-256, lowercase hex: its name.
+        sha256: String,
+        /// The artifact's whole size in bytes.
+        size: u64,
+        /// Where this piece starts.
+        offset: u64,
+        /// The piece's bytes, base64 (standard, padded).
+        data: String,
+    },
     /// The last record: how many came before it.
     End {
         /// Records before this one.
@@ -153,15 +226,18 @@ pub enum DumpRecord {
 impl DumpRecord {
     /// The `type` of each kind, in the order a dump lists them (every
     /// record after those it refers to).
-    pub const ORDER: [&'static str; 9] = [
+    pub const ORDER: [&'static str; 12] = [
         "setting",
         "product",
         "plan",
         "license",
         "device",
         "toggle",
+        "release",
+        "adminToken",
         "audit",
         "telemetry",
+        "releaseBlob",
         "end",
     ];
 
@@ -174,10 +250,43 @@ impl DumpRecord {
             DumpRecord::License { .. } => "license",
             DumpRecord::Device { .. } => "device",
             DumpRecord::Toggle { .. } => "toggle",
+            DumpRecord::Release { .. } => "release",
+            DumpRecord::AdminToken { .. } => "adminToken",
             DumpRecord::Audit { .. } => "audit",
             DumpRecord::Telemetry { .. } => "telemetry",
+            DumpRecord::ReleaseBlob { .. } => "releaseBlob",
             DumpRecord::End { .. } => "end",
         }
+    }
+
+    /// The [`DumpRecord::ReleaseBlob`]s of `bytes`, found at `offset` in the
+    /// artifact `sha256` of `size` bytes: one per [`ARTIFACT_PIECE_BYTES`],
+    /// or one empty piece for an empty artifact.
+    pub fn artifact_pieces(
+        sha256: &Sha256Digest,
+        size: u64,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Vec<DumpRecord> {
+        let name = hex::encode(sha256);
+        let piece = |offset: u64, bytes: &[u8]| DumpRecord::ReleaseBlob {
+            sha256: name.clone(),
+            size,
+            offset,
+            data: base64::engine::general_purpose::STANDARD.encode(bytes),
+        };
+        if bytes.is_empty() {
+            return if size == 0 {
+                vec![piece(offset, bytes)]
+            } else {
+                Vec::new()
+            };
+        }
+        (offset..)
+            .step_by(ARTIFACT_PIECE_BYTES)
+            .zip(bytes.chunks(ARTIFACT_PIECE_BYTES))
+            .map(|(at, part)| piece(at, part))
+            .collect()
     }
 }
 
@@ -196,10 +305,18 @@ pub struct DumpCounts {
     pub devices: u64,
     /// Toggle values.
     pub toggles: u64,
+    /// Releases.
+    pub releases: u64,
+    /// Admin API tokens.
+    pub admin_tokens: u64,
     /// Audit entries.
     pub audit: u64,
     /// Telemetry events.
     pub telemetry: u64,
+    /// Release artifacts (not records themselves: their pieces are).
+    pub artifacts: u64,
+    /// Pieces of release artifacts.
+    pub artifact_pieces: u64,
 }
 
 impl DumpCounts {
@@ -212,8 +329,16 @@ impl DumpCounts {
             DumpRecord::License { .. } => &mut self.licenses,
             DumpRecord::Device { .. } => &mut self.devices,
             DumpRecord::Toggle { .. } => &mut self.toggles,
+            DumpRecord::Release { .. } => &mut self.releases,
+            DumpRecord::AdminToken { .. } => &mut self.admin_tokens,
             DumpRecord::Audit { .. } => &mut self.audit,
             DumpRecord::Telemetry { .. } => &mut self.telemetry,
+            DumpRecord::ReleaseBlob { offset, .. } => {
+                if *offset == 0 {
+                    self.artifacts += 1;
+                }
+                &mut self.artifact_pieces
+            }
             DumpRecord::End { .. } => return,
         };
         *slot += 1;
@@ -227,8 +352,11 @@ impl DumpCounts {
             + self.licenses
             + self.devices
             + self.toggles
+            + self.releases
+            + self.admin_tokens
             + self.audit
             + self.telemetry
+            + self.artifact_pieces
     }
 }
 
@@ -282,6 +410,145 @@ impl ImportCheck {
             ))
         }
     }
+}
+
+/// Checks a dump's [`DumpRecord::ReleaseBlob`]s as they arrive: each
+/// artifact's pieces in order from offset 0 without gaps or overlaps, one
+/// artifact after the other, each whole, and its bytes hashing to its name.
+#[derive(Default)]
+pub struct ArtifactPieces {
+    current: Option<Artifact>,
+}
+
+impl std::fmt::Debug for ArtifactPieces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArtifactPieces")
+            .field(
+                "current",
+                &self.current.as_ref().map(|a| hex::encode(a.sha256)),
+            )
+            .finish()
+    }
+}
+
+/// The artifact whose pieces are arriving.
+struct Artifact {
+    sha256: Sha256Digest,
+    size: u64,
+    next: u64,
+    hash: digest::Context,
+}
+
+/// One checked piece of an artifact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactPiece {
+    /// The artifact's name.
+    pub sha256: Sha256Digest,
+    /// Its whole size.
+    pub size: u64,
+    /// Where these bytes start.
+    pub offset: u64,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// This piece completes the artifact (and its digest was checked).
+    pub last: bool,
+}
+
+impl ArtifactPieces {
+    /// Checks the next piece (the fields of a [`DumpRecord::ReleaseBlob`]).
+    pub fn accept(
+        &mut self,
+        sha256: &str,
+        size: u64,
+        offset: u64,
+        data: &str,
+    ) -> Result<ArtifactPiece, StoreError> {
+        let name: Sha256Digest = hex::decode(sha256)
+            .ok()
+            .and_then(|d| d.try_into().ok())
+            .ok_or_else(|| bad_dump("an artifact's name is not 64 hex digits"))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(|_| bad_dump(&format!("a piece of artifact {sha256} is not base64")))?;
+        if offset == 0 {
+            self.finish()?;
+            self.current = Some(Artifact {
+                sha256: name,
+                size,
+                next: 0,
+                hash: digest::Context::new(&digest::SHA256),
+            });
+        }
+        let artifact = self
+            .current
+            .as_mut()
+            .filter(|a| a.sha256 == name && a.size == size && a.next == offset)
+            .ok_or_else(|| {
+                bad_dump(&format!("the pieces of artifact {sha256} are out of order"))
+            })?;
+        let end = offset.saturating_add(bytes.len() as u64);
+        if end > size || (bytes.is_empty() && size != 0) {
+            return Err(bad_dump(&format!(
+                "a piece of artifact {sha256} does not fit its size"
+            )));
+        }
+        artifact.hash.update(&bytes);
+        artifact.next = end;
+        let last = end == size;
+        if last {
+            let done = self.current.take().map(|a| a.hash.finish());
+            if done.as_ref().map(digest::Digest::as_ref) != Some(&name[..]) {
+                return Err(bad_dump(&format!(
+                    "artifact {sha256} does not match its digest (damaged?)"
+                )));
+            }
+        }
+        Ok(ArtifactPiece {
+            sha256: name,
+            size,
+            offset,
+            bytes,
+            last,
+        })
+    }
+
+    /// Fails if an artifact's pieces stopped before its end.
+    pub fn finish(&self) -> Result<(), StoreError> {
+        match &self.current {
+            Some(a) => Err(bad_dump(&format!(
+                "artifact {} ends after {} of its {} bytes",
+                hex::encode(a.sha256),
+                a.next,
+                a.size
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Reads a dumped 32-byte digest or hash (lowercase hex).
+pub(crate) fn dumped_hash(what: &str, text: &str) -> Result<Vec<u8>, StoreError> {
+    hex::decode(text)
+        .ok()
+        .filter(|d| d.len() == 32)
+        .ok_or_else(|| bad_dump(&format!("{what} is not 64 hex digits")))
+}
+
+/// Reads a dumped release signature (lowercase hex).
+pub(crate) fn dumped_signature(text: &str) -> Result<Vec<u8>, StoreError> {
+    hex::decode(text)
+        .ok()
+        .filter(|d| d.len() == 64)
+        .ok_or_else(|| bad_dump("a release signature is not 128 hex digits"))
+}
+
+/// The refusal of artifacts by a store that keeps them in a directory.
+pub(crate) fn artifacts_elsewhere() -> StoreError {
+    StoreError::Invalid(
+        "this database keeps no release artifacts (they are files in the releases \
+         directory): `skyline import` writes a dump's artifacts there"
+            .into(),
+    )
 }
 
 /// The dump cannot be imported.
@@ -384,5 +651,76 @@ mod tests {
             })
             .unwrap();
         assert!(backwards.next(&product()).is_err());
+    }
+
+    fn pieces_of(bytes: &[u8]) -> Vec<(String, u64, u64, String)> {
+        let sha: Sha256Digest = digest::digest(&digest::SHA256, bytes)
+            .as_ref()
+            .try_into()
+            .unwrap();
+        DumpRecord::artifact_pieces(&sha, bytes.len() as u64, 0, bytes)
+            .into_iter()
+            .map(|r| match r {
+                DumpRecord::ReleaseBlob {
+                    sha256,
+                    size,
+                    offset,
+                    data,
+                } => (sha256, size, offset, data),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn artifacts_arrive_whole_in_order_and_as_named() {
+        let bytes: Vec<u8> = (0..150_000u32).map(|i| (i % 251) as u8).collect();
+        let pieces = pieces_of(&bytes);
+        assert_eq!(pieces.len(), 3);
+        let mut check = ArtifactPieces::default();
+        let mut back = Vec::new();
+        for (sha, size, offset, data) in &pieces {
+            let piece = check.accept(sha, *size, *offset, data).unwrap();
+            back.extend_from_slice(&piece.bytes);
+            assert_eq!(piece.last, back.len() == bytes.len());
+        }
+        check.finish().unwrap();
+        assert_eq!(back, bytes);
+
+        // An empty artifact is one empty piece.
+        let empty = pieces_of(b"");
+        assert_eq!(empty.len(), 1);
+        let (sha, size, offset, data) = &empty[0];
+        assert!(check.accept(sha, *size, *offset, data).unwrap().last);
+
+        // Out of order, truncated, or damaged: refused.
+        let mut skipped = ArtifactPieces::default();
+        let (sha, size, _, data) = &pieces[1];
+        assert!(skipped.accept(sha, *size, 65_536, data).is_err());
+        let mut truncated = ArtifactPieces::default();
+        let (sha, size, offset, data) = &pieces[0];
+        truncated.accept(sha, *size, *offset, data).unwrap();
+        assert!(truncated.finish().is_err());
+        let mut damaged = ArtifactPieces::default();
+        let mut other = bytes.clone();
+        other[149_999] ^= 1;
+        let wrong = pieces_of(&other);
+        for (i, (_, size, offset, data)) in wrong.iter().enumerate() {
+            let result = damaged.accept(&pieces[0].0, *size, *offset, data);
+            assert_eq!(result.is_err(), i == 2, "piece {i}");
+        }
+    }
+
+    #[test]
+    fn release_records_keep_their_json_names() {
+        let json = serde_json::json!({"type": "adminToken", "id": "ab", "name": "billing",
+            "readOnly": true, "secretHash": "00", "createdAt": 1, "lastUsedAt": null,
+            "revokedAt": null});
+        let record: DumpRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(record.kind(), "adminToken");
+        let blob: DumpRecord = serde_json::from_value(serde_json::json!({"type": "releaseBlob",
+            "sha256": "00", "size": 0, "offset": 0, "data": ""}))
+        .unwrap();
+        assert_eq!(blob.kind(), "releaseBlob");
     }
 }

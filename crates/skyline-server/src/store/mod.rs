@@ -12,9 +12,9 @@
 //! | `codec` | text forms of durations, dates and toggle values shared by SQL backends |
 //! | `json` | [`json_from_msgpack`] for telemetry `data` |
 //! | `rules` | the `start-session` decisions that need no database, shared by the backends |
-//! | [`dump`] | [`DumpRecord`]: every row in a backend-neutral form, for export and import |
+//! | [`dump`] | [`DumpRecord`]: every row (and release artifact) in a backend-neutral form, for export and import |
 //! | [`sqlite`] | the SQLite backend: one writer thread with group commit, a pool of readers |
-//! | [`postgres`] | the PostgreSQL backend: a connection pool, row locks, telemetry group commit |
+//! | [`postgres`] | the PostgreSQL backend: a connection pool, row locks, telemetry group commit, release artifacts in the database |
 //!
 //! The store never reads the clock (today's date and UNIX times come in as
 //! arguments) and never sees a raw license key, only its digest from

@@ -145,7 +145,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
     // Each connection is a file; keep some for everything else.
     let wanted_files = connections as u64 + 256;
     let mut notes = Vec::new();
-    if let Some(limit) = procfs::raise_open_file_limit(wanted_files) {
+    if let Some(limit) = crate::limits::raise_open_file_limit(wanted_files) {
         if limit < wanted_files {
             notes.push(format!(
                 "this process may open only {limit} files, fewer than the {wanted_files}                  the connections need (raise it with `ulimit -n`)"

@@ -123,7 +123,8 @@ impl BlobStore for PgBlobStore {
                 return Err(BlobError::TooLarge { limit: max_size });
             }
             hash.update(&chunk);
-            let offset = i64::try_from(size).map_err(|_| BlobError::TooLarge { limit: max_size })?;
+            let offset =
+                i64::try_from(size).map_err(|_| BlobError::TooLarge { limit: max_size })?;
             tx.execute(&insert, &[&id, &offset, &chunk])
                 .await
                 .map_err(io_error)?;

@@ -6,6 +6,11 @@
 //! of 1,000 rows (`unnest` of one array per column) inside one transaction,
 //! moves the id sequences past the imported ids, and commits only after the
 //! dump's end record.
+//!
+//! Release artifacts are exported last, a stored chunk (1 MiB) at a time,
+//! each cut into pieces; an import joins the pieces into chunks again and
+//! checks every artifact against its digest before the row naming it is
+//! written.
 
 use chrono::NaiveDate;
 use deadpool_postgres::{Client, Transaction};
@@ -13,22 +18,31 @@ use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, Row};
 
+use super::blobs::CHUNK_BYTES;
 use super::pg_error;
 use super::rows::{self, get};
 use crate::store::dump::{
-    bad_dump, dumped_date, dumped_digest, dumped_duration, dumped_toggle, not_empty, other_index,
-    ImportCheck,
+    bad_dump, dumped_date, dumped_digest, dumped_duration, dumped_hash, dumped_signature,
+    dumped_toggle, not_empty, other_index, ArtifactPiece, ArtifactPieces, ImportCheck,
 };
 use crate::store::{DumpCounts, DumpRecord, StoreError};
 
 /// Rows fetched, or inserted, per round trip.
 const BATCH: usize = 1_000;
 
+/// Artifact chunks (up to 1 MiB each) fetched per round trip.
+const CHUNK_BATCH: i32 = 4;
+
+/// Every artifact chunk, by artifact name then position; an empty artifact
+/// is one row without a chunk.
+const ARTIFACTS_SQL: &str = "SELECT b.sha256, b.size, c.byte_offset, c.data FROM release_blobs b \
+     LEFT JOIN release_blob_chunks c ON c.blob_id = b.id ORDER BY b.sha256, c.byte_offset";
+
 /// How a row becomes a record.
 type ToRecord = fn(&Row) -> Result<DumpRecord, StoreError>;
 
 /// What export reads, in dump order, and how a row becomes a record.
-const TABLES: [(&str, ToRecord); 8] = [
+const TABLES: [(&str, ToRecord); 10] = [
     (
         "SELECT name, value FROM settings ORDER BY name COLLATE \"C\"",
         setting,
@@ -55,6 +69,16 @@ const TABLES: [(&str, ToRecord); 8] = [
         "SELECT id, product_id, scope, plan_id, license_id, name, value_type, value \
          FROM toggles ORDER BY id",
         toggle,
+    ),
+    (
+        "SELECT id, product_id, version, platform, channel, file_name, size, sha256, signature, \
+         yanked, published_at FROM releases ORDER BY id",
+        release,
+    ),
+    (
+        "SELECT id, name, read_only, secret_hash, created_at, last_used_at, revoked_at \
+         FROM admin_tokens ORDER BY id COLLATE \"C\"",
+        admin_token,
     ),
     (
         "SELECT id, at, actor, action, product_id, license_id, detail FROM audit_log ORDER BY id",
@@ -95,6 +119,22 @@ pub(super) async fn export(
             if page.len() < BATCH {
                 break;
             }
+        }
+    }
+    let portal = tx.bind(ARTIFACTS_SQL, &[]).await.map_err(pg_error)?;
+    loop {
+        let page = tx
+            .query_portal(&portal, CHUNK_BATCH)
+            .await
+            .map_err(pg_error)?;
+        for row in &page {
+            for record in artifact_pieces(row)? {
+                counts.count(&record);
+                out.send(record).await.map_err(|_| cancelled())?;
+            }
+        }
+        if page.len() < CHUNK_BATCH as usize {
+            break;
         }
     }
     let end = DumpRecord::End {
@@ -176,6 +216,54 @@ fn toggle(row: &Row) -> Result<DumpRecord, StoreError> {
     })
 }
 
+fn release(row: &Row) -> Result<DumpRecord, StoreError> {
+    let platform: String = get(row, 3)?;
+    let size: i64 = get(row, 6)?;
+    Ok(DumpRecord::Release {
+        id: get(row, 0)?,
+        product_id: get(row, 1)?,
+        version: get(row, 2)?,
+        platform: (!platform.is_empty()).then_some(platform),
+        channel: get(row, 4)?,
+        file_name: get(row, 5)?,
+        size: u64::try_from(size)
+            .map_err(|_| StoreError::Backend("a release has a negative size".into()))?,
+        sha256: hex::encode(get::<&[u8]>(row, 7)?),
+        signature: hex::encode(get::<&[u8]>(row, 8)?),
+        yanked: get(row, 9)?,
+        published_at: get(row, 10)?,
+    })
+}
+
+fn admin_token(row: &Row) -> Result<DumpRecord, StoreError> {
+    Ok(DumpRecord::AdminToken {
+        id: get(row, 0)?,
+        name: get(row, 1)?,
+        read_only: get(row, 2)?,
+        secret_hash: hex::encode(get::<&[u8]>(row, 3)?),
+        created_at: get(row, 4)?,
+        last_used_at: get(row, 5)?,
+        revoked_at: get(row, 6)?,
+    })
+}
+
+/// The pieces of one row of [`ARTIFACTS_SQL`].
+fn artifact_pieces(row: &Row) -> Result<Vec<DumpRecord>, StoreError> {
+    let malformed = || StoreError::Backend("a stored release artifact is malformed".into());
+    let sha256: crate::store::Sha256Digest =
+        get::<&[u8]>(row, 0)?.try_into().map_err(|_| malformed())?;
+    let size = u64::try_from(get::<i64>(row, 1)?).map_err(|_| malformed())?;
+    let offset =
+        u64::try_from(get::<Option<i64>>(row, 2)?.unwrap_or(0)).map_err(|_| malformed())?;
+    let data: Option<&[u8]> = get(row, 3)?;
+    Ok(DumpRecord::artifact_pieces(
+        &sha256,
+        size,
+        offset,
+        data.unwrap_or_default(),
+    ))
+}
+
 fn audit(row: &Row) -> Result<DumpRecord, StoreError> {
     Ok(DumpRecord::Audit {
         id: get(row, 0)?,
@@ -208,8 +296,8 @@ pub(super) async fn import(
     let tx = client.transaction().await.map_err(pg_error)?;
     // No node may write while the import runs: it would not be empty then.
     tx.batch_execute(
-        "LOCK TABLE products, plans, licenses, devices, toggles, audit_log, telemetry \
-         IN EXCLUSIVE MODE",
+        "LOCK TABLE products, plans, licenses, devices, toggles, releases, admin_tokens, \
+         audit_log, telemetry, release_blobs, release_blob_chunks IN EXCLUSIVE MODE",
     )
     .await
     .map_err(pg_error)?;
@@ -230,6 +318,8 @@ pub(super) async fn import(
 
     let mut check = ImportCheck::default();
     let mut pending: Vec<DumpRecord> = Vec::with_capacity(BATCH);
+    let mut pieces = ArtifactPieces::default();
+    let mut artifact = ArtifactWriter::default();
     while let Some(record) = records.recv().await {
         check.next(&record)?;
         let kind_changed = pending.first().is_some_and(|p| p.kind() != record.kind());
@@ -238,13 +328,23 @@ pub(super) async fn import(
         }
         match record {
             DumpRecord::Setting { name, value } => keep_setting(&tx, &name, &value).await?,
+            DumpRecord::ReleaseBlob {
+                sha256,
+                size,
+                offset,
+                data,
+            } => {
+                let piece = pieces.accept(&sha256, size, offset, &data)?;
+                artifact.write(&tx, piece).await?;
+            }
             DumpRecord::End { .. } => {}
             record => pending.push(record),
         }
     }
     insert(&tx, pending).await?;
     let counts = check.finish()?;
-    for table in ["licenses", "toggles", "audit_log", "telemetry"] {
+    pieces.finish()?;
+    for table in ["licenses", "toggles", "releases", "audit_log", "telemetry"] {
         tx.batch_execute(&format!(
             "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
              coalesce(max(id), 0) + 1, false) FROM {table}"
@@ -280,6 +380,66 @@ async fn keep_setting(tx: &Transaction<'_>, name: &str, value: &str) -> Result<(
     }
 }
 
+/// Joins an artifact's pieces into stored chunks; the row naming the
+/// artifact is written after its last chunk (its pieces were checked).
+#[derive(Default)]
+struct ArtifactWriter {
+    blob_id: i64,
+    chunk_offset: u64,
+    chunk: Vec<u8>,
+}
+
+impl ArtifactWriter {
+    async fn write(
+        &mut self,
+        tx: &Transaction<'_>,
+        piece: ArtifactPiece,
+    ) -> Result<(), StoreError> {
+        if piece.offset == 0 {
+            let row = rows::query_opt(
+                tx,
+                "SELECT nextval(pg_get_serial_sequence('release_blobs', 'id'))",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?
+            .ok_or_else(|| StoreError::Backend("no new artifact id".into()))?;
+            self.blob_id = get(&row, 0)?;
+            self.chunk_offset = 0;
+            self.chunk.clear();
+        }
+        self.chunk.extend_from_slice(&piece.bytes);
+        if self.chunk.len() >= CHUNK_BYTES || (piece.last && !self.chunk.is_empty()) {
+            let offset = i64::try_from(self.chunk_offset)
+                .map_err(|_| bad_dump("an artifact is too large"))?;
+            rows::execute(
+                tx,
+                "INSERT INTO release_blob_chunks (blob_id, byte_offset, data) VALUES ($1, $2, $3)",
+                &[&self.blob_id, &offset, &self.chunk],
+            )
+            .await
+            .map_err(pg_error)?;
+            self.chunk_offset += self.chunk.len() as u64;
+            self.chunk.clear();
+        }
+        if piece.last {
+            let size =
+                i64::try_from(piece.size).map_err(|_| bad_dump("an artifact is too large"))?;
+            rows::execute(
+                tx,
+                "INSERT INTO release_blobs (id, sha256, size) VALUES ($1, $2, $3)",
+                &[&self.blob_id, &&piece.sha256[..], &size],
+            )
+            .await
+            .map_err(|e| {
+                let why = pg_error(e);
+                bad_dump(&format!("its `releaseBlob` records do not fit: {why}"))
+            })?;
+        }
+        Ok(())
+    }
+}
+
 /// Inserts records of one kind with one statement.
 async fn insert(tx: &Transaction<'_>, records: Vec<DumpRecord>) -> Result<(), StoreError> {
     let Some(kind) = records.first().map(DumpRecord::kind) else {
@@ -306,7 +466,13 @@ async fn insert(tx: &Transaction<'_>, records: Vec<DumpRecord>) -> Result<(), St
              activation_date, expiry_date) SELECT * FROM unnest($1::BIGINT[], $2::BYTEA[], \
              $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::DATE[], $7::DATE[])",
             vec![
-                &c.int8[0], &c.bytes, &c.text[0], &c.text[1], &c.text[2], &c.date[0], &c.date[1],
+                &c.int8[0],
+                &c.bytes[0],
+                &c.text[0],
+                &c.text[1],
+                &c.text[2],
+                &c.date[0],
+                &c.date[1],
             ],
         ),
         "device" => (
@@ -338,6 +504,39 @@ async fn insert(tx: &Transaction<'_>, records: Vec<DumpRecord>) -> Result<(), St
                 &c.text[2],
                 &c.text[3],
                 &c.text[4],
+            ],
+        ),
+        "release" => (
+            "INSERT INTO releases (id, product_id, version, platform, channel, file_name, size, \
+             sha256, signature, yanked, published_at) SELECT * FROM unnest($1::BIGINT[], \
+             $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::BIGINT[], \
+             $8::BYTEA[], $9::BYTEA[], $10::BOOLEAN[], $11::BIGINT[])",
+            vec![
+                &c.int8[0],
+                &c.text[0],
+                &c.text[1],
+                &c.text[2],
+                &c.text[3],
+                &c.text[4],
+                &c.int8[1],
+                &c.bytes[0],
+                &c.bytes[1],
+                &c.flag,
+                &c.int8[2],
+            ],
+        ),
+        "adminToken" => (
+            "INSERT INTO admin_tokens (id, name, read_only, secret_hash, created_at, \
+             last_used_at, revoked_at) SELECT * FROM unnest($1::TEXT[], $2::TEXT[], \
+             $3::BOOLEAN[], $4::BYTEA[], $5::BIGINT[], $6::BIGINT[], $7::BIGINT[])",
+            vec![
+                &c.text[0],
+                &c.text[1],
+                &c.flag,
+                &c.bytes[0],
+                &c.int8[0],
+                &c.int8_opt[0],
+                &c.int8_opt[1],
             ],
         ),
         "audit" => (
@@ -386,7 +585,7 @@ struct Columns {
     int8_opt: [Vec<Option<i64>>; 2],
     int4: Vec<i32>,
     flag: Vec<bool>,
-    bytes: Vec<Vec<u8>>,
+    bytes: [Vec<Vec<u8>>; 2],
     date: [Vec<Option<NaiveDate>>; 2],
 }
 
@@ -427,7 +626,7 @@ impl Columns {
                 expiry_date,
             } => {
                 self.int8[0].push(id);
-                self.bytes.push(dumped_digest(&key_digest)?);
+                self.bytes[0].push(dumped_digest(&key_digest)?);
                 self.text[0].push(key_last_group);
                 self.text[1].push(plan_id);
                 self.text[2].push(status);
@@ -471,6 +670,49 @@ impl Columns {
                 self.text[3].push(value_type);
                 self.text[4].push(value);
             }
+            DumpRecord::Release {
+                id,
+                product_id,
+                version,
+                platform,
+                channel,
+                file_name,
+                size,
+                sha256,
+                signature,
+                yanked,
+                published_at,
+            } => {
+                self.int8[0].push(id);
+                self.text[0].push(product_id);
+                self.text[1].push(version);
+                self.text[2].push(platform.unwrap_or_default());
+                self.text[3].push(channel);
+                self.text[4].push(file_name);
+                self.int8[1]
+                    .push(i64::try_from(size).map_err(|_| bad_dump("a release is too large"))?);
+                self.bytes[0].push(dumped_hash("a release digest", &sha256)?);
+                self.bytes[1].push(dumped_signature(&signature)?);
+                self.flag.push(yanked);
+                self.int8[2].push(published_at);
+            }
+            DumpRecord::AdminToken {
+                id,
+                name,
+                read_only,
+                secret_hash,
+                created_at,
+                last_used_at,
+                revoked_at,
+            } => {
+                self.text[0].push(id);
+                self.text[1].push(name);
+                self.flag.push(read_only);
+                self.bytes[0].push(dumped_hash("an admin token hash", &secret_hash)?);
+                self.int8[0].push(created_at);
+                self.int8_opt[0].push(last_used_at);
+                self.int8_opt[1].push(revoked_at);
+            }
             DumpRecord::Audit {
                 id,
                 at,
@@ -505,7 +747,9 @@ impl Columns {
                 self.int8[2].push(client_time);
                 self.int8[3].push(received_at);
             }
-            DumpRecord::Setting { .. } | DumpRecord::End { .. } => {}
+            DumpRecord::Setting { .. }
+            | DumpRecord::ReleaseBlob { .. }
+            | DumpRecord::End { .. } => {}
         }
         Ok(())
     }

@@ -438,9 +438,7 @@ impl Store for PgStore {
         by: &Actor,
         token: NewAdminToken,
     ) -> Result<AdminToken, StoreError> {
-        in_transaction!(self, |tx| admin_tokens::create_admin_token(
-            &tx, by, &token
-        ))
+        in_transaction!(self, |tx| admin_tokens::create_admin_token(&tx, by, &token))
     }
 
     async fn find_admin_token(&self, id: &str) -> Result<Option<AdminTokenCredential>, StoreError> {

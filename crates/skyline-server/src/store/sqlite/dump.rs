@@ -5,21 +5,25 @@
 //! writer job, so inside one transaction: it refuses a database that has
 //! data, inserts row by row with cached statements, and commits only after
 //! the dump's end record.
+//!
+//! Release artifacts are files in the releases directory, not rows: an
+//! export has no `releaseBlob` records and an import refuses them (`skyline
+//! export` and `import` move them between the directory and the dump).
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use tokio::sync::mpsc;
 
 use super::backend_error;
 use crate::store::dump::{
-    bad_dump, dumped_date, dumped_digest, dumped_duration, dumped_toggle, not_empty, other_index,
-    ImportCheck,
+    artifacts_elsewhere, bad_dump, dumped_date, dumped_digest, dumped_duration, dumped_hash,
+    dumped_signature, dumped_toggle, not_empty, other_index, ImportCheck,
 };
 use crate::store::{DumpCounts, DumpRecord, StoreError};
 
 /// What export reads, in dump order, and how a row becomes a record.
 type ToRecord = fn(&Row<'_>) -> rusqlite::Result<DumpRecord>;
 
-const TABLES: [(&str, ToRecord); 8] = [
+const TABLES: [(&str, ToRecord); 10] = [
     ("SELECT name, value FROM settings ORDER BY name", setting),
     (
         "SELECT id, min_version, enabled FROM products ORDER BY id",
@@ -43,6 +47,16 @@ const TABLES: [(&str, ToRecord); 8] = [
         "SELECT id, product_id, scope, plan_id, license_id, name, value_type, value \
          FROM toggles ORDER BY id",
         toggle,
+    ),
+    (
+        "SELECT id, product_id, version, platform, channel, file_name, size, sha256, signature, \
+         yanked, published_at FROM releases ORDER BY id",
+        release,
+    ),
+    (
+        "SELECT id, name, read_only, secret_hash, created_at, last_used_at, revoked_at \
+         FROM admin_tokens ORDER BY id",
+        admin_token,
     ),
     (
         "SELECT id, at, actor, action, product_id, license_id, detail FROM audit_log ORDER BY id",
@@ -139,6 +153,35 @@ fn toggle(row: &Row<'_>) -> rusqlite::Result<DumpRecord> {
         name: row.get(5)?,
         value_type: row.get(6)?,
         value: row.get(7)?,
+    })
+}
+
+fn release(row: &Row<'_>) -> rusqlite::Result<DumpRecord> {
+    let platform: String = row.get(3)?;
+    Ok(DumpRecord::Release {
+        id: row.get(0)?,
+        product_id: row.get(1)?,
+        version: row.get(2)?,
+        platform: (!platform.is_empty()).then_some(platform),
+        channel: row.get(4)?,
+        file_name: row.get(5)?,
+        size: row.get(6)?,
+        sha256: hex::encode(row.get::<_, Vec<u8>>(7)?),
+        signature: hex::encode(row.get::<_, Vec<u8>>(8)?),
+        yanked: row.get(9)?,
+        published_at: row.get(10)?,
+    })
+}
+
+fn admin_token(row: &Row<'_>) -> rusqlite::Result<DumpRecord> {
+    Ok(DumpRecord::AdminToken {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        read_only: row.get(2)?,
+        secret_hash: hex::encode(row.get::<_, Vec<u8>>(3)?),
+        created_at: row.get(4)?,
+        last_used_at: row.get(5)?,
+        revoked_at: row.get(6)?,
     })
 }
 
@@ -307,6 +350,61 @@ fn insert(conn: &Connection, record: DumpRecord) -> Result<(), StoreError> {
                 params![id, product_id, scope, plan_id, license_id, name, value_type, value],
             )
         }
+        DumpRecord::Release {
+            id,
+            product_id,
+            version,
+            platform,
+            channel,
+            file_name,
+            size,
+            sha256,
+            signature,
+            yanked,
+            published_at,
+        } => {
+            let size = i64::try_from(size).map_err(|_| bad_dump("a release is too large"))?;
+            run(
+                "INSERT INTO releases (id, product_id, version, platform, channel, file_name, \
+                 size, sha256, signature, yanked, published_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    id,
+                    product_id,
+                    version,
+                    platform.unwrap_or_default(),
+                    channel,
+                    file_name,
+                    size,
+                    dumped_hash("a release digest", &sha256)?,
+                    dumped_signature(&signature)?,
+                    yanked,
+                    published_at
+                ],
+            )
+        }
+        DumpRecord::AdminToken {
+            id,
+            name,
+            read_only,
+            secret_hash,
+            created_at,
+            last_used_at,
+            revoked_at,
+        } => run(
+            "INSERT INTO admin_tokens (id, name, read_only, secret_hash, created_at, \
+             last_used_at, revoked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id,
+                name,
+                read_only,
+                dumped_hash("an admin token hash", &secret_hash)?,
+                created_at,
+                last_used_at,
+                revoked_at
+            ],
+        ),
+        DumpRecord::ReleaseBlob { .. } => Err(artifacts_elsewhere()),
         DumpRecord::Audit {
             id,
             at,
