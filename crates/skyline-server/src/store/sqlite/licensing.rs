@@ -4,14 +4,13 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use skyline_protocol::dates::{self, PlanDuration};
 use skyline_protocol::methods::StartSessionResult;
-use skyline_protocol::version::Version;
 
 use super::rows::{self, Day};
 use super::{backend_error, journal};
-use crate::store::rules::{last_login_matches, show_time as show};
+use crate::store::rules::{self, last_login_matches, show_time as show};
 use crate::store::{
-    Actor, AuditAction, DeviceBinding, LicenseStatus, Refusal, StartSessionCommand,
-    StartSessionOutcome, StoreError,
+    Actor, AuditAction, DeviceBinding, Refusal, StartSessionCommand, StartSessionOutcome,
+    StoreError,
 };
 
 /// Decides one `start-session`. Refusals are `Ok`, so what they change (a
@@ -27,19 +26,11 @@ pub(super) fn start_session(
         return refuse(Refusal::UnknownProduct);
     };
 
-    // 2. Version at least the product's minimum. A client version that does
-    // not parse cannot be shown to be recent enough, so it counts as
-    // outdated: the client is told to update rather than let in.
-    let minimum = Version::parse(&product.min_version).map_err(|_| {
-        StoreError::Backend(format!(
-            "the stored minimum version of product `{}` is not a version",
-            product.id
-        ))
-    })?;
-    if !Version::parse(&cmd.product_version).is_ok_and(|v| v >= minimum) {
-        return refuse(Refusal::OutdatedVersion {
-            minimum: product.min_version,
-        });
+    // 2. Version at least the product's minimum.
+    if let Some(refusal) =
+        rules::outdated_version(&product.id, &product.min_version, &cmd.product_version)?
+    {
+        return refuse(refusal);
     }
 
     // 3. Key exists for this product (a malformed key has no digest).
@@ -51,16 +42,14 @@ pub(super) fn start_session(
         return refuse(Refusal::InvalidLicenseKey);
     };
 
-    // 4. Not revoked or suspended.
-    if license.status == LicenseStatus::Revoked {
-        return refuse(Refusal::LicenseRevoked);
-    }
-
-    // 5. Not expired: the expiry day itself is still valid.
-    if let (Some(_), Some(expiry)) = (license.activation_date, license.expiry_date) {
-        if cmd.today > expiry {
-            return refuse(Refusal::LicenseExpired { expiry });
-        }
+    // 4 and 5. Not revoked, not expired.
+    if let Some(refusal) = rules::unusable_license(
+        license.status,
+        license.activation_date,
+        license.expiry_date,
+        cmd.today,
+    ) {
+        return refuse(refusal);
     }
 
     let actor = Actor {
