@@ -40,12 +40,11 @@ async fn next_message(socket: &mut WebSocket) -> Incoming {
             Some(Ok(Message::Text(_))) => Incoming::Text,
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
             Some(Err(e)) => {
-                let text = e.to_string();
-                // tungstenite reports an oversized message as a capacity error.
-                if text.contains("Message too long") || text.contains("Space limit exceeded") {
-                    Incoming::TooBig
-                } else {
-                    Incoming::Failed(text)
+                let error = e.into_inner();
+                // An oversized message or frame is tungstenite's capacity error.
+                match error.downcast_ref::<tungstenite::Error>() {
+                    Some(tungstenite::Error::Capacity(_)) => Incoming::TooBig,
+                    _ => Incoming::Failed(error.to_string()),
                 }
             }
         };
