@@ -11,7 +11,9 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::releases::{BlobError, PublishError};
+use crate::blobs::BlobError;
+use crate::domain::DomainError;
+use crate::releases::PublishError;
 use crate::store::StoreError;
 
 /// An HTTP error with a stable code.
@@ -55,18 +57,23 @@ impl ApiError {
         )
     }
 
+    /// The answer to a refusal by a business rule.
+    pub fn from_domain(e: DomainError) -> Self {
+        match e {
+            DomainError::NotFound { .. } => Self::not_found("NOT_FOUND", e.to_string()),
+            DomainError::Conflict { .. } => {
+                Self::new(StatusCode::CONFLICT, "CONFLICT", e.to_string())
+            }
+            DomainError::Invalid(message) => Self::bad_request(message),
+        }
+    }
+
     /// The answer to a store error.
     pub fn from_store(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound { .. } => Self::not_found("NOT_FOUND", e.to_string()),
-            StoreError::Conflict { .. } => {
-                Self::new(StatusCode::CONFLICT, "CONFLICT", e.to_string())
-            }
-            StoreError::Invalid(message) => Self::bad_request(message),
-            StoreError::Unsupported(message) => {
-                Self::new(StatusCode::NOT_IMPLEMENTED, "UNSUPPORTED", message)
-            }
-            StoreError::Backend(_) => Self::internal(&e),
+            StoreError::Domain(e) => Self::from_domain(e),
+            StoreError::Dump(_) => Self::bad_request(e.to_string()),
+            StoreError::Config(_) | StoreError::Backend(_) => Self::internal(&e),
         }
     }
 
@@ -85,7 +92,6 @@ impl ApiError {
     /// The answer to a failed publish.
     pub fn from_publish(e: PublishError) -> Self {
         match e {
-            PublishError::Invalid(message) => Self::bad_request(message),
             PublishError::Blob(e) => Self::from_blob(e),
             PublishError::Store(e) => Self::from_store(e),
         }
@@ -127,7 +133,7 @@ mod tests {
     fn store_errors_map_to_stable_codes() {
         let e = ApiError::from_store(StoreError::not_found("product `x`"));
         assert_eq!((e.status, e.code), (StatusCode::NOT_FOUND, "NOT_FOUND"));
-        let e = ApiError::from_store(StoreError::Backend("disk on fire".into()));
+        let e = ApiError::from_store(crate::store::error::corrupt("disk on fire"));
         assert_eq!(e.code, "INTERNAL_ERROR");
         assert!(
             !e.message.contains("disk"),

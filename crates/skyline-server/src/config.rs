@@ -2,7 +2,6 @@
 //! config file, environment and flags) and passed down. No globals.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// Limits and policies of the WebSocket endpoint (PROTOCOL.md section 1).
@@ -32,25 +31,6 @@ pub struct ServerConfig {
     /// Also serve the benchmark echo endpoints `/echo` and `/echo-sealed`
     /// (see [`crate::echo`]). For `skyline bench` only; off by default.
     pub echo_endpoint: bool,
-    /// Where release artifacts are stored, for `/download` (and for
-    /// publishing through the admin API).
-    pub releases: ReleaseStorage,
-}
-
-/// Where release artifacts (update downloads) are stored.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum ReleaseStorage {
-    /// No artifacts: `/download` answers 404 for every product.
-    #[default]
-    Off,
-    /// Content-addressed files in this directory (`DIR/<sha256 hex>`),
-    /// created on the first publish. The `skyline` binary's default with
-    /// SQLite is `DATA_DIR/releases`; several nodes would have to share it.
-    Directory(PathBuf),
-    /// In the database itself, so that every node on it serves every
-    /// artifact ([`Store::release_blobs`](crate::store::Store::release_blobs):
-    /// PostgreSQL). The `skyline` binary's default with PostgreSQL.
-    Database,
 }
 
 impl Default for ServerConfig {
@@ -66,7 +46,6 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             toggle_cache_ttl: Duration::from_secs(1),
             echo_endpoint: false,
-            releases: ReleaseStorage::Off,
         }
     }
 }

@@ -5,7 +5,7 @@
 //! - `GET|HEAD /download/{productId}/{version}?platform=`: one version.
 //!
 //! The file is streamed from the [`BlobStore`] (a directory or the
-//! database, as [`ReleaseStorage`](crate::ReleaseStorage) says), never read
+//! database, as the [`Deployment`](crate::deployment::Deployment) decided), never read
 //! whole, with
 //! `Content-Disposition: attachment; filename="..."`, `Content-Length`,
 //! `ETag` (the SHA-256 in quotes), `Accept-Ranges: bytes` and the
@@ -30,10 +30,11 @@ use tokio_util::io::ReaderStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::api_error::ApiError;
-use crate::config::ServerConfig;
-use crate::releases::{self, select_latest, select_version, BlobStore};
-use crate::server::Services;
-use crate::store::{Release, ReleaseChannel, Store};
+use crate::blobs::BlobStore;
+use crate::domain::releases::{select_latest, select_version};
+use crate::domain::{DomainError, Release, ReleaseChannel};
+use crate::store::{Store, StoreError};
+use crate::Services;
 
 /// The release's SHA-256, lowercase hex.
 pub const SHA256_HEADER: &str = "x-skyline-sha256";
@@ -48,7 +49,7 @@ const STREAM_CHUNK: usize = 64 * 1024;
 /// What the download routes work with.
 #[derive(Clone)]
 pub(crate) struct Downloads {
-    store: Arc<dyn Store>,
+    store: Store,
     blobs: Option<Arc<dyn BlobStore>>,
     /// Cancelled at shutdown: streams still running end there (the client
     /// resumes later), so a large download cannot hold the server up.
@@ -64,14 +65,10 @@ impl std::fmt::Debug for Downloads {
 }
 
 /// The download routes, to merge into the main router.
-pub(crate) fn routes<S>(
-    config: &ServerConfig,
-    services: &Services,
-    shutdown: CancellationToken,
-) -> Router<S> {
+pub(crate) fn routes<S>(services: &Services, shutdown: CancellationToken) -> Router<S> {
     let state = Arc::new(Downloads {
         store: services.store.clone(),
-        blobs: releases::blob_store(&config.releases, services.store.as_ref()),
+        blobs: services.blobs.clone(),
         shutdown,
     });
     Router::new()
@@ -134,7 +131,7 @@ async fn find(
         .list_releases(product_id)
         .await
         .map_err(|e| match e {
-            crate::store::StoreError::NotFound { .. } => unknown_product(),
+            StoreError::Domain(DomainError::NotFound { .. }) => unknown_product(),
             other => ApiError::from_store(other),
         })?;
     if version == "latest" {

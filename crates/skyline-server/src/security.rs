@@ -15,7 +15,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::store::{Actor, AuditAction, AuditEntry, Store};
+use crate::domain::tokens::AppendAudit;
+use crate::domain::{Actor, AuditAction, AuditEntry};
+use crate::store::Store;
 
 /// How often the counts are written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(60);
@@ -27,14 +29,14 @@ const MAX_ADDRESSES: usize = 10_000;
 struct Counts {
     /// When the current interval started, UNIX seconds.
     since: Option<i64>,
-    by_address: HashMap<(&'static str, IpAddr), u64>,
+    by_address: HashMap<(AuditAction, IpAddr), u64>,
     /// Events from addresses past [`MAX_ADDRESSES`], per kind.
-    others: HashMap<&'static str, u64>,
+    others: HashMap<AuditAction, u64>,
 }
 
 /// Per-address counters of security events, flushed to the audit log.
 pub struct SecurityLog {
-    store: Arc<dyn Store>,
+    store: Store,
     clock: Arc<dyn Clock>,
     counts: Mutex<Counts>,
 }
@@ -49,7 +51,7 @@ impl std::fmt::Debug for SecurityLog {
 
 impl SecurityLog {
     /// A log that writes to `store`, stamped by `clock`.
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
         SecurityLog {
             store,
             clock,
@@ -57,9 +59,9 @@ impl SecurityLog {
         }
     }
 
-    /// Counts one event of `kind` (an [`AuditAction`] spelling such as
-    /// [`AuditAction::BAD_HANDSHAKES`]) from `client`.
-    pub fn record(&self, kind: &'static str, client: IpAddr) {
+    /// Counts one event of `kind` (such as [`AuditAction::BadHandshakes`])
+    /// from `client`.
+    pub fn record(&self, kind: AuditAction, client: IpAddr) {
         let now = self.clock.now_unix();
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
         counts.since.get_or_insert(now);
@@ -84,7 +86,7 @@ impl SecurityLog {
         let span = chrono::DateTime::from_timestamp(since, 0)
             .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
             .unwrap_or_default();
-        let mut entries: Vec<(String, &'static str, u64)> = taken
+        let mut entries: Vec<(String, AuditAction, u64)> = taken
             .by_address
             .into_iter()
             .map(|((kind, ip), n)| (ip.to_string(), kind, n))
@@ -95,17 +97,18 @@ impl SecurityLog {
                 .into_iter()
                 .map(|(kind, n)| ("other addresses".to_owned(), kind, n)),
         );
-        entries.sort();
+        entries.sort_by(|a, b| (&a.0, a.1.as_str()).cmp(&(&b.0, b.1.as_str())));
         for (who, kind, count) in entries {
             let entry = AuditEntry {
                 actor: Actor { name: who, at },
-                action: AuditAction::named(kind),
+                action: kind,
                 product_id: None,
                 license: None,
                 detail: format!("{count} since {span}"),
             };
-            if let Err(e) = self.store.append_audit(entry).await {
-                tracing::warn!(error = %e, kind, "writing a security event to the audit log failed");
+            let by = entry.actor.clone();
+            if let Err(e) = self.store.execute(AppendAudit(entry), &by).await {
+                tracing::warn!(error = %e, %kind, "writing a security event to the audit log failed");
             }
         }
     }
@@ -132,29 +135,22 @@ impl SecurityLog {
 mod tests {
     use super::*;
     use crate::clock::ManualClock;
-    use crate::license_index::LicenseIndex;
-    use crate::store::{sqlite, AuditFilter};
+    use crate::domain::AuditFilter;
 
     #[tokio::test]
     async fn events_are_counted_per_address_and_kind() {
         let dir = tempfile::tempdir().unwrap();
-        let store = sqlite::SqliteStore::open(
-            dir.path().join("s.db"),
-            sqlite::SqliteOptions::default(),
-            LicenseIndex::from_secret([1; 32]),
-        )
-        .await
-        .unwrap();
-        let store: Arc<dyn Store> = Arc::new(store);
+        let url = format!("sqlite://{}", dir.path().join("s.db").display());
+        let store = crate::store::open(&url, None).await.unwrap();
         let clock = ManualClock::new(1_700_000_000);
         let log = SecurityLog::new(store.clone(), Arc::new(clock.clone()));
         let a: IpAddr = "203.0.113.7".parse().unwrap();
         let b: IpAddr = "198.51.100.1".parse().unwrap();
         for _ in 0..500 {
-            log.record(AuditAction::BAD_HANDSHAKES, a);
+            log.record(AuditAction::BadHandshakes, a);
         }
-        log.record(AuditAction::BAD_HANDSHAKES, b);
-        log.record(AuditAction::INVALID_LICENSE_KEYS, a);
+        log.record(AuditAction::BadHandshakes, b);
+        log.record(AuditAction::InvalidLicenseKeys, a);
         clock.advance(60);
         log.flush().await;
         log.flush().await; // nothing new: no entries

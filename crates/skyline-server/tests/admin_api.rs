@@ -11,26 +11,28 @@ use serde_json::{json, Value};
 use skyline_protocol::license_key;
 use skyline_server::admin::route_list;
 use skyline_server::clock::Clock;
-use skyline_server::store::{
-    AuditAction, AuditFilter, StartSessionCommand, StartSessionOutcome, TelemetryRecord,
-};
+use skyline_server::domain::start_session::{StartSession, StartSessionOutcome};
+use skyline_server::domain::{Actor, AuditAction, AuditFilter, DeviceKey, TelemetryRecord};
 
 /// Binds a device to `key` and activates it, as a client's start-session would.
 async fn start_session(server: &Harness, key: &str) {
-    let command = StartSessionCommand {
+    let command = StartSession {
         product_id: PRODUCT.into(),
         product_version: "7.0.0".into(),
         license_digest: server.index.digest_typed(key),
-        device_serial_number: "SN-1".into(),
-        cs_product_uuid: "UUID-1".into(),
+        device: DeviceKey {
+            serial_number: "SN-1".into(),
+            cs_product_uuid: "UUID-1".into(),
+        },
         last_login_reported_by_client: None,
         client_time: server.clock.now_unix(),
-        today: server.clock.today(),
-        now: server.clock.now_unix(),
         session_token: "00000000-00000001".into(),
-        source: Some("127.0.0.1".into()),
     };
-    let outcome = server.store.start_session(command).await.unwrap();
+    let by = Actor {
+        name: "127.0.0.1".into(),
+        at: server.clock.now_unix(),
+    };
+    let outcome = server.store.execute(command, &by).await.unwrap();
     assert!(
         matches!(outcome, StartSessionOutcome::Ok { .. }),
         "{outcome:?}"
@@ -426,7 +428,7 @@ async fn every_route_works_with_a_read_write_token() {
         .unwrap();
     let mut used: BTreeSet<(String, String)> = audit
         .iter()
-        .filter(|r| r.action.as_str() == AuditAction::ADMIN_TOKEN_USED)
+        .filter(|r| r.action == AuditAction::AdminTokenUsed)
         .filter_map(|r| {
             let (route, rest) = r.detail.split_once(" -> ")?;
             let (method, template) = route.split_once(' ')?;

@@ -8,7 +8,8 @@ mod http_support;
 use http_support::{call, expect, Harness, PRODUCT};
 use serde_json::json;
 use skyline_server::admin::{route_list, AdminConfig};
-use skyline_server::store::{AuditAction, AuditFilter};
+use skyline_server::domain::tokens::RevokeAdminToken;
+use skyline_server::domain::{Actor, AuditAction, AuditFilter};
 
 /// A concrete path for a route template.
 fn concrete(template: &str) -> String {
@@ -27,7 +28,7 @@ async fn every_route_refuses_missing_revoked_and_read_only_tokens() {
     let (read_only, _) = server.token("reports", true).await;
     server
         .store
-        .revoke_admin_token(&skyline_server::store::Actor::cli(0), &revoked_id)
+        .execute(RevokeAdminToken { id: revoked_id }, &Actor::cli(0))
         .await
         .unwrap();
     let forged = format!("{}{}", &read_only[..read_only.len() - 4], "0000");
@@ -97,21 +98,12 @@ async fn every_route_refuses_missing_revoked_and_read_only_tokens() {
     let dir = dir.path();
 
     // The refusals were counted per address and flushed at shutdown.
-    let store = skyline_server::store::sqlite::SqliteStore::open(
-        dir.join("skyline.sqlite"),
-        skyline_server::store::sqlite::SqliteOptions::default(),
-        skyline_server::license_index::LicenseIndex::from_identity(
-            &skyline_protocol::IdentityKeyPair::from_seed(&http_support::IDENTITY_SEED).unwrap(),
-        )
-        .unwrap(),
-    )
-    .await
-    .unwrap();
-    use skyline_server::store::Store;
+    let url = format!("sqlite://{}", dir.join("skyline.sqlite").display());
+    let store = skyline_server::store::open(&url, None).await.unwrap();
     let audit = store.list_audit(AuditFilter::default()).await.unwrap();
     let failed: Vec<_> = audit
         .iter()
-        .filter(|r| r.action.as_str() == AuditAction::ADMIN_AUTH_FAILED)
+        .filter(|r| r.action == AuditAction::AdminAuthFailed)
         .collect();
     assert_eq!(failed.len(), 1, "one entry per address per minute");
     assert_eq!(failed[0].actor, "127.0.0.1");

@@ -4,12 +4,10 @@
 
 mod http_support;
 
-use http_support::{Harness, IDENTITY_SEED, PRODUCT};
+use http_support::{Harness, PRODUCT};
 use skyline_client::{Client, ClientError, Incoming, RawSocket, RpcError};
 use skyline_protocol::methods::StartSessionRequest;
-use skyline_protocol::IdentityKeyPair;
-use skyline_server::license_index::LicenseIndex;
-use skyline_server::store::{sqlite, AuditAction, AuditFilter, Store};
+use skyline_server::domain::{AuditAction, AuditFilter};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_handshakes_and_wrong_keys_are_counted_per_address() {
@@ -40,26 +38,16 @@ async fn bad_handshakes_and_wrong_keys_are_counted_per_address() {
     }
     let dir = server.stop().await;
 
-    let index =
-        LicenseIndex::from_identity(&IdentityKeyPair::from_seed(&IDENTITY_SEED).unwrap()).unwrap();
-    let store = sqlite::SqliteStore::open(
-        dir.path().join("skyline.sqlite"),
-        sqlite::SqliteOptions::default(),
-        index,
-    )
-    .await
-    .unwrap();
+    let url = format!("sqlite://{}", dir.path().join("skyline.sqlite").display());
+    let store = skyline_server::store::open(&url, None).await.unwrap();
     let audit = store.list_audit(AuditFilter::default()).await.unwrap();
-    let entry = |action: &str| {
-        let found: Vec<_> = audit
-            .iter()
-            .filter(|r| r.action.as_str() == action)
-            .collect();
+    let entry = |action: AuditAction| {
+        let found: Vec<_> = audit.iter().filter(|r| r.action == action).collect();
         assert_eq!(found.len(), 1, "{action}: {found:?}");
         assert_eq!(found[0].actor, "127.0.0.1");
         found[0].detail.clone()
     };
-    assert!(entry(AuditAction::BAD_HANDSHAKES).starts_with("3 since "));
-    assert!(entry(AuditAction::INVALID_LICENSE_KEYS).starts_with("2 since "));
+    assert!(entry(AuditAction::BadHandshakes).starts_with("3 since "));
+    assert!(entry(AuditAction::InvalidLicenseKeys).starts_with("2 since "));
     store.close().await;
 }

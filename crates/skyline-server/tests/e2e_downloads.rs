@@ -9,7 +9,8 @@ use http_support::{artifact, get, http, sha256_hex, Harness, PRODUCT};
 use skyline_client::{
     download_update, ClientConfig, IdentityPublicKey, UpdateChannel, UpdateError, UpdateRequest,
 };
-use skyline_server::store::{AuditAction, AuditFilter, ReleaseChannel, ReleaseRef};
+use skyline_server::domain::releases::SetReleaseYanked;
+use skyline_server::domain::{Actor, AuditAction, AuditFilter, ReleaseChannel, ReleaseRef};
 
 const FILE: &str = "TelePower-7.1.0.exe";
 
@@ -161,25 +162,27 @@ async fn latest_follows_versions_channels_platforms_and_yanks() {
         "the platform's own build"
     );
 
-    let actor = skyline_server::store::Actor::cli(0);
-    let target = ReleaseRef {
-        product_id: PRODUCT.into(),
-        version: "7.0.10".into(),
-        platform: None,
+    let yank = SetReleaseYanked {
+        release: ReleaseRef {
+            product_id: PRODUCT.into(),
+            version: "7.0.10".into(),
+            platform: None,
+        },
+        yanked: true,
     };
-    server
-        .store
-        .set_release_yanked(&actor, &target, true)
-        .await
-        .unwrap();
+    server.store.execute(yank, &Actor::cli(0)).await.unwrap();
     assert_eq!(version_of("").await, (200, Some("7.0.9".into())));
     let gone = get(&format!("{}/download/{PRODUCT}/7.0.10", server.base), &[]).await;
     assert_eq!((gone.status, gone.code()), (410, "RELEASE_YANKED".into()));
-    server
-        .store
-        .set_release_yanked(&actor, &target, false)
-        .await
-        .unwrap();
+    let unyank = SetReleaseYanked {
+        release: ReleaseRef {
+            product_id: PRODUCT.into(),
+            version: "7.0.10".into(),
+            platform: None,
+        },
+        yanked: false,
+    };
+    server.store.execute(unyank, &Actor::cli(0)).await.unwrap();
     assert_eq!(version_of("").await, (200, Some("7.0.10".into())));
     server.stop().await;
 }
@@ -270,7 +273,7 @@ async fn the_client_downloads_resumes_and_refuses_tampering() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publishing_can_raise_the_minimum_version_and_is_audited() {
     let server = Harness::start().await;
-    let blobs = skyline_server::releases::FsBlobStore::new(&server.releases_dir);
+    let blobs = skyline_server::blobs::FsBlobStore::new(&server.releases_dir);
     let request = skyline_server::releases::PublishRequest {
         product_id: PRODUCT.into(),
         version: "8.0.0".into(),
@@ -279,9 +282,9 @@ async fn publishing_can_raise_the_minimum_version_and_is_audited() {
         file_name: "tp.exe".into(),
         min_version: Some("7.5.0".into()),
     };
-    let actor = skyline_server::store::Actor::cli(1);
+    let actor = Actor::cli(1);
     skyline_server::releases::publish(
-        server.store.as_ref(),
+        &server.store,
         &blobs,
         &server.identity,
         &actor,
@@ -301,7 +304,7 @@ async fn publishing_can_raise_the_minimum_version_and_is_audited() {
         ..request.clone()
     };
     let err = skyline_server::releases::publish(
-        server.store.as_ref(),
+        &server.store,
         &blobs,
         &server.identity,
         &actor,
@@ -320,7 +323,7 @@ async fn publishing_can_raise_the_minimum_version_and_is_audited() {
         ..request
     };
     let err = skyline_server::releases::publish(
-        server.store.as_ref(),
+        &server.store,
         &blobs,
         &server.identity,
         &actor,
@@ -337,12 +340,15 @@ async fn publishing_can_raise_the_minimum_version_and_is_audited() {
         .list_audit(AuditFilter::default())
         .await
         .unwrap();
-    let actions: Vec<&str> = audit.iter().map(|r| r.action.as_str()).collect();
+    let actions: Vec<AuditAction> = audit.iter().map(|r| r.action).collect();
     assert!(
-        actions.contains(&AuditAction::RELEASE_PUBLISHED),
+        actions.contains(&AuditAction::ReleasePublished),
         "{actions:?}"
     );
-    assert!(actions.contains(&"product-updated"), "{actions:?}");
+    assert!(
+        actions.contains(&AuditAction::ProductUpdated),
+        "{actions:?}"
+    );
     server.stop().await;
 }
 

@@ -12,7 +12,7 @@ use skyline_protocol::methods::{
     ToggleValue, GET_FEATURE_TOGGLES, SEND_TELEMETRY_EVENT, START_SESSION,
 };
 use skyline_protocol::{msgpack, CloseCode, Status, Value};
-use skyline_server::store::ToggleScope;
+use skyline_server::domain::ToggleScope;
 use skyline_server::ServerConfig;
 
 /// The ways a peer can misbehave; each ends with the given close code, or

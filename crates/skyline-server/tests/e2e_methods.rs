@@ -8,7 +8,8 @@ use common::{start_request, TestServer, MONTHLY, PERPETUAL};
 use skyline_client::TelemetryEvent;
 use skyline_protocol::methods::{FeatureToggles, ToggleValue};
 use skyline_protocol::{msgpack, Value};
-use skyline_server::store::ToggleScope;
+use skyline_server::domain::toggles::RemoveToggle;
+use skyline_server::domain::ToggleScope;
 
 const INVITE: &str = "engine.limits.inviteToChannel.dailyLimit";
 const SEND: &str = "engine.limits.sendMessage.dailyLimit";
@@ -160,14 +161,14 @@ async fn feature_toggles_layer_product_then_plan_then_license() {
     assert_eq!(FeatureToggles::from_value(&raw).unwrap(), toggles);
 
     // Removing the license override falls back to the plan's value.
+    let remove = RemoveToggle {
+        product_id: common::PRODUCT.into(),
+        scope: ToggleScope::License(server.digest(&key)),
+        name: RATIO.into(),
+    };
     server
         .store
-        .remove_toggle(
-            &common::operator(&server.clock),
-            common::PRODUCT,
-            ToggleScope::License(server.digest(&key)),
-            RATIO,
-        )
+        .execute(remove, &common::operator(&server.clock))
         .await
         .unwrap();
     let (mut client, _) = server

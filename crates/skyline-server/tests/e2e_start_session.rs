@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::store_ops::Ops;
+
 use std::sync::Arc;
 
 use common::{
@@ -18,8 +20,8 @@ use skyline_client::{ClientError, RpcError, StartSessionRequest};
 use skyline_protocol::methods::{Language, START_SESSION};
 use skyline_protocol::msgpack::MapView;
 use skyline_protocol::{license_key, IntegrityCode, Status, Value};
+use skyline_server::domain::{AuditAction, AuditFilter};
 use skyline_server::i18n::{self, Message};
-use skyline_server::store::{AuditAction, AuditFilter};
 
 async fn fixture() -> TestServer {
     TestServer::with_catalog(common::test_config()).await

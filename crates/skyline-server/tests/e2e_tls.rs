@@ -9,10 +9,10 @@ use std::sync::Arc;
 use common::{identity, start_request, start_time, MIN_VERSION, PRODUCT};
 use skyline_client::{ClientConfig, ClientError};
 use skyline_protocol::dates::PlanDuration;
-use skyline_protocol::license_key;
 use skyline_server::clock::ManualClock;
-use skyline_server::license_index::LicenseIndex;
-use skyline_server::store::{self, Actor, NewLicense, Plan};
+use skyline_server::domain::catalog::{CreateLicenses, CreatePlan, CreateProduct};
+use skyline_server::domain::{Actor, Plan};
+use skyline_server::store;
 use skyline_server::tls::{load_tls_config, TlsListener};
 use skyline_server::{ServerConfig, Services};
 use tokio::net::TcpListener;
@@ -30,35 +30,28 @@ async fn a_session_over_wss_on_the_servers_own_tls_listener() {
     let dir = tempfile::tempdir().unwrap();
     let identity = identity();
     let pinned = identity.public();
-    let index = LicenseIndex::from_identity(&identity).unwrap();
     let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-    let store = store::open(&url, index.clone()).await.unwrap();
+    let store = store::open(&url, None).await.unwrap();
     let actor = Actor::cli(start_time());
-    store
-        .create_product(&actor, PRODUCT, MIN_VERSION)
-        .await
-        .unwrap();
-    store
-        .create_plan(
-            &actor,
-            Plan {
-                id: "tp.monthly".into(),
-                product_id: PRODUCT.into(),
-                duration: PlanDuration::Months(1),
-                seats: 1,
-            },
-        )
-        .await
-        .unwrap();
-    let key = license_key::generate().unwrap();
-    let new = NewLicense {
-        digest: index.digest(&key),
-        last_group: license_key::last_group(&key).to_owned(),
+    let product = CreateProduct {
+        id: PRODUCT.into(),
+        min_version: MIN_VERSION.into(),
     };
-    store
-        .create_licenses(&actor, "tp.monthly", vec![new])
-        .await
-        .unwrap();
+    store.execute(product, &actor).await.unwrap();
+    let plan = Plan {
+        id: "tp.monthly".into(),
+        product_id: PRODUCT.into(),
+        duration: PlanDuration::Months(1),
+        seats: 1,
+    };
+    store.execute(CreatePlan(plan), &actor).await.unwrap();
+    let (keys, records) = store.license_index().generate_keys(1).unwrap();
+    let key = keys[0].to_string();
+    let create = CreateLicenses {
+        plan_id: "tp.monthly".into(),
+        keys: records,
+    };
+    store.execute(create, &actor).await.unwrap();
 
     let tls = load_tls_config(&fixture("test-server.pem"), &fixture("test-server.key")).unwrap();
     let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -67,7 +60,7 @@ async fn a_session_over_wss_on_the_servers_own_tls_listener() {
     let services = Services {
         identity: Arc::new(identity),
         store,
-        license_index: index,
+        blobs: None,
         clock: Arc::new(ManualClock::new(start_time())),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -12,19 +12,16 @@ use std::time::Duration;
 use http_support::{artifact, get, http, sha256_hex};
 use skyline_protocol::IdentityKeyPair;
 use skyline_server::clock::SystemClock;
-use skyline_server::license_index::LicenseIndex;
+use skyline_server::domain::catalog::CreateProduct;
+use skyline_server::domain::{Actor, ReleaseChannel};
 use skyline_server::releases::{publish, PublishRequest};
-use skyline_server::store::{self, Actor, ReleaseChannel, StoreError};
-use skyline_server::{ReleaseStorage, ServerConfig, Services};
+use skyline_server::store::{self, StoreError};
+use skyline_server::{ServerConfig, Services};
 use skyline_testkit::postgres::{self, PASSWORD, USER};
 use tokio::sync::oneshot;
 
 /// The schema version this build migrates PostgreSQL to.
-const SCHEMA_VERSION: u32 = 2;
-
-fn index() -> LicenseIndex {
-    LicenseIndex::from_secret([42; 32])
-}
+const SCHEMA_VERSION: u32 = 3;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_credentials_and_missing_databases_are_explained() {
@@ -34,11 +31,7 @@ async fn refused_credentials_and_missing_databases_are_explained() {
     let database = server.create_database();
 
     let wrong = server.url_for(USER, "not-the-password", &database.name);
-    let err = store::open(&wrong, index())
-        .await
-        .err()
-        .unwrap()
-        .to_string();
+    let err = store::open(&wrong, None).await.err().unwrap().to_string();
     let at = format!("127.0.0.1:{}", server.port());
     assert!(
         err.contains(&format!(
@@ -49,20 +42,12 @@ async fn refused_credentials_and_missing_databases_are_explained() {
     assert!(!err.contains("not-the-password"), "{err}");
 
     let missing = server.url_for(USER, PASSWORD, "no_such_database");
-    let err = store::open(&missing, index())
-        .await
-        .err()
-        .unwrap()
-        .to_string();
+    let err = store::open(&missing, None).await.err().unwrap().to_string();
     assert!(err.contains("no database `no_such_database`"), "{err}");
     assert!(!err.contains(PASSWORD), "{err}");
 
-    let bad = store::open("postgres://h/db?pool_size=none", index()).await;
-    assert!(
-        matches!(bad, Err(StoreError::Invalid(_))),
-        "{:?}",
-        bad.err()
-    );
+    let bad = store::open("postgres://h/db?pool_size=none", None).await;
+    assert!(matches!(bad, Err(StoreError::Config(_))), "{:?}", bad.err());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,22 +59,22 @@ async fn nodes_starting_together_migrate_once() {
     let opening: Vec<_> = (0..6)
         .map(|_| {
             let url = database.url.clone();
-            tokio::spawn(async move { store::open(&url, index()).await })
+            tokio::spawn(async move { store::open(&url, None).await })
         })
         .collect();
+    // Every node agrees on the one license index secret the first stored.
+    let mut digests = Vec::new();
     for node in opening {
         let store = node.await.unwrap().expect("every node opens the database");
         assert_eq!(store.schema_version().await.unwrap(), SCHEMA_VERSION);
+        digests.push(store.license_index().digest("K"));
         store.close().await;
     }
+    assert!(digests.windows(2).all(|w| w[0] == w[1]), "one secret");
     assert_eq!(
-        store::migrate(&database.url, index()).await.unwrap(),
+        store::migrate(&database.url, None).await.unwrap(),
         SCHEMA_VERSION
     );
-    // Another identity key is refused, by `migrate` as by `open`.
-    let other = LicenseIndex::from_secret([7; 32]);
-    let err = store::migrate(&database.url, other).await.unwrap_err();
-    assert!(err.to_string().contains("another identity key"), "{err}");
 }
 
 /// A release published through one node's store is downloaded, whole and in
@@ -102,15 +87,15 @@ async fn an_artifact_published_through_one_node_downloads_from_another() {
     };
     let database = server.create_database();
     let identity = Arc::new(IdentityKeyPair::from_seed(&[0x42; 32]).unwrap());
-    let index = LicenseIndex::from_identity(&identity).unwrap();
-    let node_a = store::open(&database.url, index.clone()).await.unwrap();
-    let node_b = store::open(&database.url, index.clone()).await.unwrap();
+    let node_a = store::open(&database.url, None).await.unwrap();
+    let node_b = store::open(&database.url, None).await.unwrap();
 
     let by = Actor::cli(1_735_000_000);
-    node_a
-        .create_product(&by, "telepower", "7.0")
-        .await
-        .unwrap();
+    let create = CreateProduct {
+        id: "telepower".into(),
+        min_version: "7.0".into(),
+    };
+    node_a.execute(create, &by).await.unwrap();
     let bytes = artifact(2 * 1024 * 1024 + 100_001, 5);
     let request = PublishRequest {
         product_id: "telepower".into(),
@@ -122,7 +107,7 @@ async fn an_artifact_published_through_one_node_downloads_from_another() {
     };
     let blobs_a = node_a.release_blobs().expect("artifacts in PostgreSQL");
     let release = publish(
-        node_a.as_ref(),
+        &node_a,
         blobs_a.as_ref(),
         &identity,
         &by,
@@ -139,13 +124,12 @@ async fn an_artifact_published_through_one_node_downloads_from_another() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let config = ServerConfig {
         shutdown_grace: Duration::from_secs(5),
-        releases: ReleaseStorage::Database,
         ..ServerConfig::default()
     };
     let services = Services {
         identity,
+        blobs: node_b.release_blobs(),
         store: node_b,
-        license_index: index,
         clock: Arc::new(SystemClock),
     };
     let (stop, stopped) = oneshot::channel::<()>();

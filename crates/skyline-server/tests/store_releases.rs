@@ -1,20 +1,23 @@
 //! The release and admin-token methods of the `Store` trait, and the
 //! release artifact storage each backend is deployed with, written once
-//! against `Arc<dyn Store>` / `Arc<dyn BlobStore>` and run for SQLite and
+//! against `Store` / `Arc<dyn BlobStore>` and run for SQLite and
 //! PostgreSQL by the `suite!` list at the bottom, as `store_suite.rs` does.
 //! The PostgreSQL tests use the throwaway server of `skyline-testkit`:
 //! skipped loudly where PostgreSQL is not installed, never under `CI=true`.
 
+mod store_ops;
+
 use std::sync::Arc;
 
 use aws_lc_rs::digest;
-use skyline_server::license_index::LicenseIndex;
-use skyline_server::releases::{BlobError, BlobStore, FsBlobStore};
-use skyline_server::store::{
-    self, Actor, AuditAction, AuditEntry, AuditFilter, NewAdminToken, NewRelease, ReleaseChannel,
-    ReleaseRef, Store, StoreError,
+use skyline_server::blobs::{BlobError, BlobStore, FsBlobStore};
+use skyline_server::domain::{
+    Actor, AuditAction, AuditEntry, AuditFilter, DomainError, NewAdminToken, NewRelease,
+    ReleaseChannel, ReleaseRef,
 };
+use skyline_server::store::{self, Store, StoreError};
 use skyline_testkit::postgres::TestDatabase;
+use store_ops::Ops;
 use tokio::io::AsyncReadExt;
 
 // --- Backends -----------------------------------------------------------------
@@ -28,15 +31,13 @@ struct Backend {
 }
 
 impl Backend {
-    async fn open(&self) -> Arc<dyn Store> {
-        store::open(&self.url, LicenseIndex::from_secret([3; 32]))
-            .await
-            .expect("open the store")
+    async fn open(&self) -> Store {
+        store::open(&self.url, None).await.expect("open the store")
     }
 
     /// Where this backend's deployments keep artifacts: in the database
     /// (PostgreSQL), or in a releases directory (SQLite).
-    fn blobs(&self, store: &Arc<dyn Store>) -> Arc<dyn BlobStore> {
+    fn blobs(&self, store: &Store) -> Arc<dyn BlobStore> {
         store
             .release_blobs()
             .unwrap_or_else(|| Arc::new(FsBlobStore::new(self.dir.path().join("releases"))))
@@ -84,7 +85,10 @@ async fn releases_round_trip(backend: Backend) {
     let store = backend.open().await;
     let by = Actor::cli(1_000);
     let missing = store.list_releases("tp").await.unwrap_err();
-    assert!(matches!(missing, StoreError::NotFound { .. }), "{missing}");
+    assert!(
+        matches!(missing, StoreError::Domain(DomainError::NotFound { .. })),
+        "{missing}"
+    );
     store.create_product(&by, "tp", "1.0").await.unwrap();
     assert!(store.list_releases("tp").await.unwrap().is_empty());
 
@@ -113,12 +117,18 @@ async fn releases_round_trip(backend: Backend) {
         .publish_release(&by, release("1.1.0", None, 3), None)
         .await
         .unwrap_err();
-    assert!(matches!(again, StoreError::Conflict { .. }), "{again}");
+    assert!(
+        matches!(again, StoreError::Domain(DomainError::Conflict { .. })),
+        "{again}"
+    );
     let too_new = store
         .publish_release(&by, release("1.2", None, 4), Some("2.0"))
         .await
         .unwrap_err();
-    assert!(matches!(too_new, StoreError::Invalid(_)), "{too_new}");
+    assert!(
+        matches!(too_new, StoreError::Domain(DomainError::Invalid(_))),
+        "{too_new}"
+    );
     let unknown = store
         .publish_release(
             &by,
@@ -130,7 +140,10 @@ async fn releases_round_trip(backend: Backend) {
         )
         .await
         .unwrap_err();
-    assert!(matches!(unknown, StoreError::NotFound { .. }));
+    assert!(matches!(
+        unknown,
+        StoreError::Domain(DomainError::NotFound { .. })
+    ));
 
     let all = store.list_releases("tp").await.unwrap();
     assert_eq!(all.len(), 2, "failed publishes leave nothing: {all:?}");
@@ -164,10 +177,10 @@ async fn releases_round_trip(backend: Backend) {
     assert!(store.set_release_yanked(&by, &nothing, true).await.is_err());
 
     let audit = store.list_audit(AuditFilter::default()).await.unwrap();
-    let count = |a: &str| audit.iter().filter(|r| r.action.as_str() == a).count();
-    assert_eq!(count(AuditAction::RELEASE_PUBLISHED), 2);
-    assert_eq!(count(AuditAction::RELEASE_YANKED), 1);
-    assert_eq!(count(AuditAction::RELEASE_UNYANKED), 1);
+    let count = |a: AuditAction| audit.iter().filter(|r| r.action == a).count();
+    assert_eq!(count(AuditAction::ReleasePublished), 2);
+    assert_eq!(count(AuditAction::ReleaseYanked), 1);
+    assert_eq!(count(AuditAction::ReleaseUnyanked), 1);
     store.close().await;
 }
 
@@ -191,7 +204,10 @@ async fn admin_tokens_round_trip(backend: Backend) {
         (true, 500, None, None)
     );
     let twice = store.create_admin_token(&by, token).await.unwrap_err();
-    assert!(matches!(twice, StoreError::Conflict { .. }));
+    assert!(matches!(
+        twice,
+        StoreError::Domain(DomainError::Conflict { .. })
+    ));
     let found = store
         .find_admin_token("0011223344556677")
         .await
@@ -205,7 +221,7 @@ async fn admin_tokens_round_trip(backend: Backend) {
             name: "admin:billing".into(),
             at: 600,
         },
-        action: AuditAction::named(AuditAction::ADMIN_TOKEN_USED),
+        action: AuditAction::AdminTokenUsed,
         product_id: None,
         license: None,
         detail: "GET /admin/products -> 200".into(),
@@ -237,13 +253,13 @@ async fn admin_tokens_round_trip(backend: Backend) {
     assert!(store.create_admin_token(&by, bad_name).await.is_err());
 
     let audit = store.list_audit(AuditFilter::default()).await.unwrap();
-    let actions: Vec<&str> = audit.iter().map(|r| r.action.as_str()).collect();
+    let actions: Vec<AuditAction> = audit.iter().map(|r| r.action).collect();
     assert_eq!(
         actions,
         [
-            AuditAction::ADMIN_TOKEN_CREATED,
-            AuditAction::ADMIN_TOKEN_USED,
-            AuditAction::ADMIN_TOKEN_REVOKED
+            AuditAction::AdminTokenCreated,
+            AuditAction::AdminTokenUsed,
+            AuditAction::AdminTokenRevoked
         ]
     );
     store.close().await;
@@ -278,7 +294,7 @@ async fn racing_publishes_of_one_version(backend: Backend) {
         assert!(
             outcomes
                 .iter()
-                .any(|o| matches!(o, Err(StoreError::Conflict { .. }))),
+                .any(|o| matches!(o, Err(StoreError::Domain(DomainError::Conflict { .. })))),
             "{outcomes:?}"
         );
     }

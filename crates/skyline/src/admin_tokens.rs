@@ -2,25 +2,13 @@
 //! API. A token is printed once, at creation; the database keeps only the
 //! SHA-256 of its secret.
 
-use serde_json::{json, Value as Json};
 use skyline_server::admin::auth::generate_token;
-use skyline_server::admin::token_json;
-use skyline_server::store::Actor;
+use skyline_server::domain::tokens::{CreateAdminToken, RevokeAdminToken};
+use skyline_server::views::{AdminTokenView, CreatedAdminToken};
 
 use crate::cli::AdminTokenCommand;
-use crate::operator::Operator;
-use crate::CliError;
-
-fn actor() -> Actor {
-    Actor::cli(chrono::Utc::now().timestamp())
-}
-
-fn print_json(value: &Json) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
-}
+use crate::operator::{actor, Operator};
+use crate::{print_json, CliError};
 
 fn when(at: Option<i64>) -> String {
     at.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
@@ -30,18 +18,19 @@ fn when(at: Option<i64>) -> String {
 
 /// Runs an admin-token command.
 pub async fn run(command: AdminTokenCommand, operator: &Operator) -> Result<(), CliError> {
-    let store = operator.store.as_ref();
+    let store = &operator.store;
     match command {
         AdminTokenCommand::Create { name, read_only } => {
             let generated =
-                generate_token(&name, read_only).map_err(|e| CliError::new(e.to_string()))?;
+                generate_token(&name, read_only).map_err(|e| CliError::failed(e.to_string()))?;
             let token = store
-                .create_admin_token(&actor(), generated.record.clone())
+                .execute(CreateAdminToken(generated.record.clone()), &actor())
                 .await?;
             if operator.json {
-                let mut shown = token_json(&token);
-                shown["token"] = json!(generated.text);
-                print_json(&shown);
+                print_json(&CreatedAdminToken {
+                    view: AdminTokenView::from(&token),
+                    token: generated.text.clone(),
+                });
             } else {
                 println!(
                     "created admin token `{}` (id {}, {})",
@@ -62,7 +51,7 @@ pub async fn run(command: AdminTokenCommand, operator: &Operator) -> Result<(), 
         AdminTokenCommand::List => {
             let tokens = store.list_admin_tokens().await?;
             if operator.json {
-                print_json(&Json::Array(tokens.iter().map(token_json).collect()));
+                print_json(&tokens.iter().map(AdminTokenView::from).collect::<Vec<_>>());
             } else {
                 println!(
                     "{:<17} {:<24} {:<10} {:<17} {:<17} REVOKED",
@@ -86,9 +75,9 @@ pub async fn run(command: AdminTokenCommand, operator: &Operator) -> Result<(), 
             }
         }
         AdminTokenCommand::Revoke { id } => {
-            let token = store.revoke_admin_token(&actor(), &id).await?;
+            let token = store.execute(RevokeAdminToken { id }, &actor()).await?;
             if operator.json {
-                print_json(&token_json(&token));
+                print_json(&AdminTokenView::from(&token));
             } else {
                 println!(
                     "revoked admin token `{}` ({}): it is refused from now on",

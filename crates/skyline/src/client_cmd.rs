@@ -12,10 +12,10 @@ use crate::CliError;
 pub async fn run(command: ClientCommand, as_json: bool) -> Result<(), CliError> {
     let ClientCommand::StartSession(args) = command;
     let pinned = IdentityPublicKey::from_hex(&args.identity_public)
-        .map_err(|e| CliError::new(format!("--identity-public: {e}")))?;
+        .map_err(|e| CliError::usage(format!("--identity-public: {e}")))?;
     let mut client = Client::connect(&args.url, pinned)
         .await
-        .map_err(|e| CliError::new(format!("cannot connect to {}: {e}", args.url)))?;
+        .map_err(|e| CliError::failed(format!("cannot connect to {}: {e}", args.url)))?;
     let request = StartSessionRequest {
         product_id: args.product,
         product_version: args.product_version,
@@ -36,19 +36,19 @@ pub async fn run(command: ClientCommand, as_json: bool) -> Result<(), CliError> 
             } else {
                 println!("{}: {}", e.status(), e.message());
             }
-            return Err(CliError::new(format!(
+            return Err(CliError::failed(format!(
                 "the server refused the session ({})",
                 e.status()
             )));
         }
-        Err(e) => return Err(CliError::new(e.to_string())),
+        Err(e) => return Err(CliError::failed(e.to_string())),
     };
     let toggles = if args.toggles {
         Some(
             client
                 .get_feature_toggles()
                 .await
-                .map_err(|e| CliError::new(format!("get-feature-toggles: {e}")))?,
+                .map_err(|e| CliError::failed(format!("get-feature-toggles: {e}")))?,
         )
     } else {
         None

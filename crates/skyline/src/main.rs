@@ -6,56 +6,41 @@
 //! | module | what it holds |
 //! | --- | --- |
 //! | `cli` | the clap definitions: every command, flag and its `--help` |
-//! | `serve` | `skyline serve`: config file < environment < flags, then the server |
+//! | `settings` | global options + config file → where the deployment is; `settings::open`, the one start-up path |
+//! | `error` | `CliError`, by cause |
+//! | `serve` | `skyline serve`: server settings (file < environment < flags), then the server |
 //! | `limits` | raising the open-file limit for many connections |
-//! | `identity_file` | reading, creating (mode 0600) the identity key file |
 //! | `operator` | product, plan, license, toggle, telemetry and audit commands |
 //! | `releases` | `skyline release publish/list/yank`: signed update artifacts |
 //! | `admin_tokens` | `skyline admin-token create/list/revoke` for the admin HTTP API |
 //! | `client_cmd` | `skyline client start-session`, built on the client crate |
 //! | `bench` | `skyline bench`: the load generator and its scenarios |
 //! | `transfer` | `skyline migrate`, `export` and `import`: schema and moving a deployment |
+//!
+//! Every command that changes data builds a domain command and runs it
+//! through the store (`skyline_server::domain`, `skyline_server::store`),
+//! and prints what it got back through `skyline_server::views`: the same
+//! road, and the same JSON, as the admin API.
 
 mod admin_tokens;
 mod bench;
 mod cli;
 mod client_cmd;
-mod identity_file;
+mod error;
 mod limits;
 mod operator;
 mod releases;
 mod serve;
+mod settings;
 mod transfer;
 
-use std::fmt;
 use std::process::ExitCode;
 
 use clap::Parser;
-use skyline_server::license_index::LicenseIndex;
+use skyline_server::deployment::{identity, IdentityUse};
 
 use crate::cli::{Cli, Command};
-
-/// A command failed; the message is printed and the exit code is 1.
-#[derive(Debug)]
-pub struct CliError(String);
-
-impl CliError {
-    pub fn new(message: impl Into<String>) -> Self {
-        CliError(message.into())
-    }
-}
-
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<skyline_server::store::StoreError> for CliError {
-    fn from(e: skyline_server::store::StoreError) -> Self {
-        CliError(e.to_string())
-    }
-}
+pub use crate::error::CliError;
 
 /// Logs to standard error, filtered by `filter` (e.g. `info`).
 pub fn init_logging(filter: &str) {
@@ -66,6 +51,14 @@ pub fn init_logging(filter: &str) {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+}
+
+/// Prints `value` as pretty JSON on standard output.
+pub fn print_json(value: &impl serde::Serialize) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_default()
+    );
 }
 
 fn main() -> ExitCode {
@@ -94,12 +87,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Serve(args) => serve::run(&global, &args).await,
         Command::Keygen { out } => {
-            let pair = identity_file::create(&out)?;
+            let pair = identity::create(&out)?;
             if global.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"path": out, "publicKey": pair.public().to_hex()})
-                );
+                print_json(&serde_json::json!({"path": out, "publicKey": pair.public().to_hex()}));
             } else {
                 println!("wrote identity key to {} (mode 0600)", out.display());
                 println!("{}", pair.public().to_hex());
@@ -113,26 +103,15 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Import { file } => transfer::import(&global, &file).await,
         command => {
             init_logging("warn");
-            let file = serve::FileConfig::load(&global)?;
-            let (identity_path, is_default) = serve::identity_path(&global, &file);
-            let (identity, created) = identity_file::load_or_create(&identity_path, is_default)?;
-            if created {
-                eprintln!("created a new identity key at {}", identity_path.display());
-            }
-            let index = LicenseIndex::from_identity(&identity)
-                .map_err(|e| CliError::new(format!("cannot derive the license index key: {e}")))?;
-            let database = serve::database_url(&global, &file);
-            let store = skyline_server::store::open(&database, index.clone())
-                .await
-                .map_err(|e| {
-                    CliError::new(format!(
-                        "cannot open database {}: {e}",
-                        serve::redact_url(&database)
-                    ))
-                })?;
+            // Only publishing signs: every other operator command needs the
+            // database alone.
+            let identity = match &command {
+                Command::Release(cli::ReleaseCommand::Publish { .. }) => IdentityUse::Required,
+                _ => IdentityUse::Optional,
+            };
+            let deployment = settings::open(&global, identity).await?;
             let operator = operator::Operator {
-                store,
-                index,
+                store: deployment.store.clone(),
                 json: global.json,
             };
             let result = match command {
@@ -142,10 +121,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 Command::Toggle(c) => operator.toggle(c).await,
                 Command::Telemetry(c) => operator.telemetry(c).await,
                 Command::Audit(a) => operator.audit(a).await,
-                Command::Release(c) => {
-                    let storage = serve::release_storage(&global, &file, operator.store.as_ref());
-                    releases::run(c, &operator, &identity, &storage).await
-                }
+                Command::Release(c) => releases::run(c, &operator, &deployment).await,
                 Command::AdminToken(c) => admin_tokens::run(c, &operator).await,
                 Command::Serve(_)
                 | Command::Keygen { .. }
@@ -157,7 +133,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                     unreachable!("handled above")
                 }
             };
-            operator.store.close().await;
+            deployment.close().await;
             result
         }
     }

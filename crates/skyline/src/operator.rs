@@ -1,71 +1,59 @@
 //! The operator commands: products, plans, license keys, toggles, telemetry
-//! and the audit log, run directly against the database.
+//! and the audit log, run directly against the database. Each change is a
+//! domain command run through the store; each `--json` answer is a view.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use chrono::NaiveDate;
-use serde_json::{json, Value as Json};
 use skyline_protocol::dates::{format_date, parse_date, PlanDuration};
-use skyline_protocol::license_key;
 use skyline_protocol::methods::ToggleValue;
-use skyline_server::license_index::{LicenseDigest, LicenseIndex};
-use skyline_server::store::{
-    Actor, AuditFilter, LicenseInfo, NewLicense, Plan, Product, Store, TelemetryQuery, ToggleLayer,
+use skyline_server::domain::catalog::{
+    duration_of, CreateLicenses, CreatePlan, CreateProduct, UpdateProduct,
+};
+use skyline_server::domain::licenses::{ResetDevices, RevokeLicense, SetExpiry};
+use skyline_server::domain::toggles::SetToggle;
+use skyline_server::domain::{
+    Actor, AuditFilter, DeviceSelector, LicenseInfo, Plan, Product, TelemetryQuery, ToggleLayer,
     ToggleScope,
+};
+use skyline_server::license_index::LicenseDigest;
+use skyline_server::store::Store;
+use skyline_server::views::{
+    self, AuditView, CreatedLicenses, Expiry, LicenseView, PlanView, ProductView, Reset, Revoked,
+    ToggleSet, ToggleValueView, ToggleView,
 };
 
 use crate::cli::{
     AuditArgs, ExportFormat, LicenseCommand, PlanCommand, ProductCommand, TelemetryCommand,
     ToggleCommand,
 };
-use crate::CliError;
+use crate::{print_json, CliError};
 
 /// Keys created per transaction by `license create`.
-const CREATE_BATCH: u32 = 1_000;
+const CREATE_BATCH: usize = 1_000;
 /// Rows read per page by exports.
 const EXPORT_PAGE: u32 = 5_000;
 
 /// What operator commands work with.
 pub struct Operator {
-    pub store: Arc<dyn Store>,
-    pub index: LicenseIndex,
+    pub store: Store,
     pub json: bool,
 }
 
-fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-fn actor() -> Actor {
-    Actor::cli(now())
-}
-
-fn print_json(value: &Json) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
+/// The command line, now.
+pub fn actor() -> Actor {
+    Actor::cli(chrono::Utc::now().timestamp())
 }
 
 fn date_arg(text: &str) -> Result<NaiveDate, CliError> {
-    parse_date(text).ok_or_else(|| CliError::new(format!("`{text}` is not a date; use YYYY-MM-DD")))
+    parse_date(text)
+        .ok_or_else(|| CliError::usage(format!("`{text}` is not a date; use YYYY-MM-DD")))
 }
 
 fn day_start(date: NaiveDate) -> i64 {
     date.and_hms_opt(0, 0, 0)
         .map(|t| t.and_utc().timestamp())
         .unwrap_or_default()
-}
-
-fn version_arg(text: &str) -> Result<String, CliError> {
-    skyline_protocol::version::Version::parse(text)
-        .map(|_| text.to_owned())
-        .map_err(|e| CliError::new(e.to_string()))
-}
-
-fn product_json(p: &Product) -> Json {
-    json!({"id": p.id, "minVersion": p.min_version, "enabled": p.enabled})
 }
 
 fn duration_text(d: PlanDuration) -> String {
@@ -78,61 +66,54 @@ fn duration_text(d: PlanDuration) -> String {
     }
 }
 
-fn plan_json(p: &Plan) -> Json {
-    let (months, days) = match p.duration {
-        PlanDuration::Months(m) => (Some(m), None),
-        PlanDuration::Days(d) => (None, Some(d)),
-        PlanDuration::Perpetual => (None, None),
-    };
-    json!({"id": p.id, "product": p.product_id, "months": months, "days": days,
-           "perpetual": p.duration == PlanDuration::Perpetual, "devices": p.seats})
-}
-
-fn license_json(l: &LicenseInfo) -> Json {
-    json!({
-        "id": l.id, "product": l.product_id, "plan": l.plan_id, "key": l.key_suffix,
-        "status": l.status.as_str(),
-        "activationDate": l.activation_date.map(format_date),
-        "expiryDate": l.expiry_date.map(format_date),
-        "devices": l.devices.iter().map(|d| json!({
-            "serialNumber": d.serial_number, "csProductUUID": d.cs_product_uuid,
-            "boundOn": format_date(d.bound_on), "lastLogin": d.last_login,
-            "previousLastLogin": d.previous_last_login, "locked": d.locked,
-        })).collect::<Vec<_>>(),
-    })
+fn stdout_error(e: std::io::Error) -> CliError {
+    CliError::io("cannot write to standard output", e)
 }
 
 impl Operator {
     /// The digest of a key typed by the operator.
     fn digest(&self, typed: &str) -> Result<LicenseDigest, CliError> {
-        let key = license_key::normalize(typed).ok_or_else(|| {
-            CliError::new(
-                "not a license key: expected 25 letters and digits, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX",
-            )
-        })?;
-        Ok(self.index.digest(&key))
+        self.store
+            .license_index()
+            .digest_typed(typed)
+            .ok_or_else(|| {
+                CliError::usage(
+                    "not a license key: expected 25 letters and digits, \
+                     XXXXX-XXXXX-XXXXX-XXXXX-XXXXX",
+                )
+            })
+    }
+
+    /// Prints `view` as JSON, or `text`.
+    pub fn show(&self, view: &impl serde::Serialize, text: &str) {
+        if self.json {
+            print_json(view);
+        } else {
+            println!("{text}");
+        }
     }
 
     pub async fn product(&self, command: ProductCommand) -> Result<(), CliError> {
-        let product = match command {
+        let product: Product = match command {
             ProductCommand::Create { id, min_version } => {
-                let min = version_arg(&min_version)?;
-                self.store.create_product(&actor(), &id, &min).await?
+                self.store
+                    .execute(CreateProduct { id, min_version }, &actor())
+                    .await?
             }
             ProductCommand::Update { id, min_version } => {
-                let min = version_arg(&min_version)?;
-                self.store.set_min_version(&actor(), &id, &min).await?
+                let update = UpdateProduct {
+                    id,
+                    min_version: Some(min_version),
+                    enabled: None,
+                };
+                self.store.execute(update, &actor()).await?
             }
-            ProductCommand::Disable { id } => {
-                self.store.set_product_enabled(&actor(), &id, false).await?
-            }
-            ProductCommand::Enable { id } => {
-                self.store.set_product_enabled(&actor(), &id, true).await?
-            }
+            ProductCommand::Disable { id } => self.set_enabled(id, false).await?,
+            ProductCommand::Enable { id } => self.set_enabled(id, true).await?,
             ProductCommand::List => {
                 let products = self.store.list_products().await?;
                 if self.json {
-                    print_json(&Json::Array(products.iter().map(product_json).collect()));
+                    print_json(&products.iter().map(ProductView::from).collect::<Vec<_>>());
                 } else if products.is_empty() {
                     println!("no products yet; create one with `skyline product create ID --min-version V`");
                 } else {
@@ -145,20 +126,28 @@ impl Operator {
                 return Ok(());
             }
         };
-        if self.json {
-            print_json(&product_json(&product));
+        let status = if product.enabled {
+            "enabled"
         } else {
-            let status = if product.enabled {
-                "enabled"
-            } else {
-                "disabled"
-            };
-            println!(
+            "disabled"
+        };
+        self.show(
+            &ProductView::from(&product),
+            &format!(
                 "product {}: minimum version {}, {status}",
                 product.id, product.min_version
-            );
-        }
+            ),
+        );
         Ok(())
+    }
+
+    async fn set_enabled(&self, id: String, enabled: bool) -> Result<Product, CliError> {
+        let update = UpdateProduct {
+            id,
+            min_version: None,
+            enabled: Some(enabled),
+        };
+        Ok(self.store.execute(update, &actor()).await?)
     }
 
     pub async fn plan(&self, command: PlanCommand) -> Result<(), CliError> {
@@ -171,46 +160,30 @@ impl Operator {
                 perpetual,
                 devices,
             } => {
-                let duration = match (months, days, perpetual) {
-                    (Some(0), _, _) | (_, Some(0), _) => {
-                        return Err(CliError::new("a plan's duration must be at least 1"))
-                    }
-                    (Some(m), None, false) => PlanDuration::Months(m),
-                    (None, Some(d), false) => PlanDuration::Days(d),
-                    (None, None, true) => PlanDuration::Perpetual,
-                    _ => {
-                        return Err(CliError::new(
-                            "give the plan's duration: --months N, --days N or --perpetual",
-                        ))
-                    }
-                };
-                if devices == 0 {
-                    return Err(CliError::new("a plan needs at least 1 device seat"));
-                }
                 let plan = Plan {
                     id: plan_id,
                     product_id: product,
-                    duration,
+                    duration: duration_of(months, days, perpetual)
+                        .map_err(|e| CliError::Store(e.into()))?,
                     seats: devices,
                 };
-                self.store.create_plan(&actor(), plan.clone()).await?;
-                if self.json {
-                    print_json(&plan_json(&plan));
-                } else {
-                    println!(
+                let plan = self.store.execute(CreatePlan(plan), &actor()).await?;
+                self.show(
+                    &PlanView::from(&plan),
+                    &format!(
                         "plan {} of {}: {}, {} device{}",
                         plan.id,
                         plan.product_id,
                         duration_text(plan.duration),
                         plan.seats,
                         if plan.seats == 1 { "" } else { "s" }
-                    );
-                }
+                    ),
+                );
             }
             PlanCommand::List { product } => {
                 let plans = self.store.list_plans(product.as_deref()).await?;
                 if self.json {
-                    print_json(&Json::Array(plans.iter().map(plan_json).collect()));
+                    print_json(&plans.iter().map(PlanView::from).collect::<Vec<_>>());
                 } else {
                     println!(
                         "{:<40} {:<16} {:<12} DEVICES",
@@ -237,7 +210,7 @@ impl Operator {
             LicenseCommand::Show { key } => {
                 let info = self.store.find_license(&self.digest(&key)?).await?;
                 if self.json {
-                    print_json(&license_json(&info));
+                    print_json(&LicenseView::from(&info));
                 } else {
                     print_license(&info);
                 }
@@ -246,7 +219,7 @@ impl Operator {
             LicenseCommand::List { product } => {
                 let licenses = self.store.list_licenses(product.as_deref()).await?;
                 if self.json {
-                    print_json(&Json::Array(licenses.iter().map(license_json).collect()));
+                    print_json(&licenses.iter().map(LicenseView::from).collect::<Vec<_>>());
                 } else {
                     println!(
                         "{:<8} {:<10} {:<36} {:<8} {:<11} {:<11} DEVICES",
@@ -270,28 +243,33 @@ impl Operator {
                 Ok(())
             }
             LicenseCommand::Revoke { key } => {
-                self.store
-                    .revoke_license(&actor(), &self.digest(&key)?)
-                    .await?;
-                self.done(
-                    json!({"revoked": true}),
+                let command = RevokeLicense {
+                    license: self.digest(&key)?,
+                };
+                self.store.execute(command, &actor()).await?;
+                self.show(
+                    &Revoked { revoked: true },
                     "revoked: every later session of this key gets LICENSE_REVOKED",
                 );
                 Ok(())
             }
             LicenseCommand::ResetDevice { key, device } => {
-                let n = self
-                    .store
-                    .reset_device(&actor(), &self.digest(&key)?, device.as_deref())
-                    .await?;
+                let command = ResetDevices {
+                    license: self.digest(&key)?,
+                    which: match &device {
+                        Some(serial) => DeviceSelector::Serial(serial.clone()),
+                        None => DeviceSelector::All,
+                    },
+                };
+                let n = self.store.execute(command, &actor()).await?;
                 if n == 0 {
-                    return Err(CliError::new(match device {
+                    return Err(CliError::usage(match device {
                         Some(serial) => format!("no device `{serial}` is bound to this key"),
                         None => "no device is bound to this key".into(),
                     }));
                 }
-                self.done(
-                    json!({"reset": n}),
+                self.show(
+                    &Reset { reset: n },
                     &format!(
                         "reset {n} device binding{}; the device binds again at its next start",
                         if n == 1 { "" } else { "s" }
@@ -301,11 +279,15 @@ impl Operator {
             }
             LicenseCommand::SetExpiry { key, date } => {
                 let date = date_arg(&date)?;
-                self.store
-                    .set_expiry(&actor(), &self.digest(&key)?, date)
-                    .await?;
-                self.done(
-                    json!({"expiryDate": format_date(date)}),
+                let command = SetExpiry {
+                    license: self.digest(&key)?,
+                    expiry: date,
+                };
+                self.store.execute(command, &actor()).await?;
+                self.show(
+                    &Expiry {
+                        expiry_date: format_date(date),
+                    },
                     &format!("expiry date set to {}", format_date(date)),
                 );
                 Ok(())
@@ -313,26 +295,19 @@ impl Operator {
         }
     }
 
-    fn done(&self, json: Json, text: &str) {
-        if self.json {
-            print_json(&json);
-        } else {
-            println!("{text}");
-        }
-    }
-
     async fn create_licenses(&self, plan: &str, count: u32) -> Result<(), CliError> {
         if count == 0 {
-            return Err(CliError::new("--count must be at least 1"));
+            return Err(CliError::usage("--count must be at least 1"));
         }
         let plans = self.store.list_plans(None).await?;
         if !plans.iter().any(|p| p.id == plan) {
-            return Err(CliError::new(format!(
+            return Err(CliError::usage(format!(
                 "plan `{plan}` not found; see `skyline plan list`"
             )));
         }
+        let count = count as usize;
         let progress = (count >= 10_000 && !self.json).then(|| {
-            let bar = indicatif::ProgressBar::new(u64::from(count));
+            let bar = indicatif::ProgressBar::new(count as u64);
             bar.set_style(
                 indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} keys ({eta} left)")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -345,28 +320,26 @@ impl Operator {
         let mut remaining = count;
         while remaining > 0 {
             let batch = remaining.min(CREATE_BATCH);
-            let mut keys = Vec::with_capacity(batch as usize);
-            let mut new = Vec::with_capacity(batch as usize);
-            for _ in 0..batch {
-                let key = license_key::generate()
-                    .map_err(|_| CliError::new("the system random generator failed"))?;
-                new.push(NewLicense {
-                    digest: self.index.digest(&key),
-                    last_group: license_key::last_group(&key).to_owned(),
-                });
-                keys.push(key);
-            }
-            self.store.create_licenses(&actor(), plan, new).await?;
+            let (keys, records) = self
+                .store
+                .license_index()
+                .generate_keys(batch)
+                .map_err(|e| CliError::failed(e.to_string()))?;
+            let command = CreateLicenses {
+                plan_id: plan.to_owned(),
+                keys: records,
+            };
+            self.store.execute(command, &actor()).await?;
             // Keys are printed only once they are committed.
             if self.json {
-                created.extend(keys);
+                created.extend(keys.iter().map(|k| k.to_string()));
             } else {
                 for key in &keys {
-                    writeln!(stdout, "{key}").map_err(|e| CliError::new(e.to_string()))?;
+                    writeln!(stdout, "{}", key.as_str()).map_err(stdout_error)?;
                 }
             }
             if let Some(bar) = &progress {
-                bar.inc(u64::from(batch));
+                bar.inc(batch as u64);
             }
             remaining -= batch;
         }
@@ -374,7 +347,10 @@ impl Operator {
             bar.finish_and_clear();
         }
         if self.json {
-            print_json(&json!({"plan": plan, "keys": created}));
+            print_json(&CreatedLicenses {
+                plan: plan.to_owned(),
+                keys: created,
+            });
         }
         Ok(())
     }
@@ -388,31 +364,31 @@ impl Operator {
                 plan,
                 license,
             } => {
-                if name.is_empty() || name.len() > 128 {
-                    return Err(CliError::new("a toggle name must be 1 to 128 characters"));
-                }
                 let scope = match (plan, license) {
                     (Some(plan), None) => ToggleScope::Plan(plan),
                     (None, Some(key)) => ToggleScope::License(self.digest(&key)?),
                     _ => ToggleScope::Product,
                 };
                 let value = ToggleValue::parse_text(&value);
-                self.store
-                    .set_toggle(&actor(), &product, scope, &name, value.clone())
-                    .await?;
-                self.done(
-                    json!({"name": name, "value": toggle_json(&value)}),
+                let command = SetToggle {
+                    product_id: product,
+                    scope,
+                    name: name.clone(),
+                    value: value.clone(),
+                };
+                self.store.execute(command, &actor()).await?;
+                self.show(
+                    &ToggleSet {
+                        name: name.clone(),
+                        value: ToggleValueView::from(&value),
+                    },
                     &format!("{name} = {value}"),
                 );
             }
             ToggleCommand::List { product } => {
                 let settings = self.store.list_toggles(&product).await?;
                 if self.json {
-                    let rows: Vec<Json> = settings
-                        .iter()
-                        .map(|s| json!({"layer": layer_text(&s.layer), "name": s.name, "value": toggle_json(&s.value)}))
-                        .collect();
-                    print_json(&Json::Array(rows));
+                    print_json(&settings.iter().map(ToggleView::from).collect::<Vec<_>>());
                 } else {
                     println!("{:<28} {:<48} VALUE", "LAYER", "NAME");
                     for s in &settings {
@@ -431,10 +407,14 @@ impl Operator {
             format,
         } = command;
         let since = since.as_deref().map(date_arg).transpose()?.map(day_start);
+        let format = match format {
+            ExportFormat::Jsonl => views::ExportFormat::Jsonl,
+            ExportFormat::Csv => views::ExportFormat::Csv,
+        };
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        let io = |e: std::io::Error| CliError::new(e.to_string());
-        if matches!(format, ExportFormat::Csv) {
-            writeln!(out, "id,license_id,event,client_time,received_at,data").map_err(io)?;
+        if format == views::ExportFormat::Csv {
+            out.write_all(views::CSV_HEADER.as_bytes())
+                .map_err(stdout_error)?;
         }
         let mut after_id = None;
         loop {
@@ -448,29 +428,15 @@ impl Operator {
                 })
                 .await?;
             for row in &rows {
-                let data = row.data.clone().unwrap_or(Json::Null);
-                match format {
-                    ExportFormat::Jsonl => writeln!(
-                        out,
-                        "{}",
-                        json!({"id": row.id, "licenseId": row.license_id, "event": row.event,
-                               "clientTime": row.client_time, "receivedAt": row.received_at, "data": data})
-                    ),
-                    ExportFormat::Csv => writeln!(
-                        out,
-                        "{},{},{},{},{},{}",
-                        row.id, row.license_id, csv_field(&row.event), row.client_time, row.received_at,
-                        csv_field(&data.to_string())
-                    ),
-                }
-                .map_err(io)?;
+                out.write_all(views::export_line(row, format).as_bytes())
+                    .map_err(stdout_error)?;
             }
             match rows.last() {
                 Some(last) if rows.len() == EXPORT_PAGE as usize => after_id = Some(last.id),
                 _ => break,
             }
         }
-        out.flush().map_err(io)
+        out.flush().map_err(stdout_error)
     }
 
     pub async fn audit(&self, args: AuditArgs) -> Result<(), CliError> {
@@ -490,12 +456,7 @@ impl Operator {
         };
         let records = self.store.list_audit(filter).await?;
         if self.json {
-            let rows: Vec<Json> = records
-                .iter()
-                .map(|r| json!({"id": r.id, "at": r.at, "actor": r.actor, "action": r.action.as_str(),
-                                "product": r.product_id, "licenseId": r.license_id, "key": r.key_suffix, "detail": r.detail}))
-                .collect();
-            print_json(&Json::Array(rows));
+            print_json(&records.iter().map(AuditView::from).collect::<Vec<_>>());
         } else {
             for r in &records {
                 let when = chrono::DateTime::from_timestamp(r.at, 0)
@@ -555,27 +516,10 @@ fn print_license(l: &LicenseInfo) {
     }
 }
 
-fn toggle_json(value: &ToggleValue) -> Json {
-    match value {
-        ToggleValue::Int(i) => json!(i),
-        ToggleValue::Float(f) => json!(f),
-        ToggleValue::Bool(b) => json!(b),
-        ToggleValue::String(s) => json!(s),
-    }
-}
-
 fn layer_text(layer: &ToggleLayer) -> String {
     match layer {
         ToggleLayer::Product => "product".into(),
         ToggleLayer::Plan(p) => format!("plan {p}"),
         ToggleLayer::License { key_suffix, .. } => format!("license {key_suffix}"),
-    }
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
     }
 }

@@ -3,27 +3,15 @@
 //! PostgreSQL) and recorded in the database. A running server serves them
 //! at `/download/PRODUCT/latest` at once.
 
-use serde_json::Value as Json;
-use skyline_protocol::IdentityKeyPair;
-use skyline_server::admin::release_json;
-use skyline_server::releases::{blob_store, publish, PublishRequest};
-use skyline_server::store::{Actor, Release, ReleaseChannel, ReleaseRef};
-use skyline_server::ReleaseStorage;
+use skyline_server::deployment::Deployment;
+use skyline_server::domain::releases::SetReleaseYanked;
+use skyline_server::domain::{Release, ReleaseChannel, ReleaseRef};
+use skyline_server::releases::{publish, PublishRequest};
+use skyline_server::views::ReleaseView;
 
 use crate::cli::{ChannelArg, ReleaseCommand};
-use crate::operator::Operator;
-use crate::CliError;
-
-fn actor() -> Actor {
-    Actor::cli(chrono::Utc::now().timestamp())
-}
-
-fn print_json(value: &Json) {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(value).unwrap_or_default()
-    );
-}
+use crate::operator::{actor, Operator};
+use crate::{print_json, CliError};
 
 fn describe(r: &Release) -> String {
     format!(
@@ -38,14 +26,13 @@ fn describe(r: &Release) -> String {
     )
 }
 
-/// Runs a release command; artifacts are kept in `storage`.
+/// Runs a release command; artifacts are kept where the deployment says.
 pub async fn run(
     command: ReleaseCommand,
     operator: &Operator,
-    identity: &IdentityKeyPair,
-    storage: &ReleaseStorage,
+    deployment: &Deployment,
 ) -> Result<(), CliError> {
-    let store = operator.store.as_ref();
+    let store = &operator.store;
     match command {
         ReleaseCommand::Publish {
             product,
@@ -65,7 +52,7 @@ pub async fn run(
             };
             let mut source = tokio::fs::File::open(&file)
                 .await
-                .map_err(|e| CliError::new(format!("cannot read {}: {e}", file.display())))?;
+                .map_err(|e| CliError::io(format!("cannot read {}", file.display()), e))?;
             let request = PublishRequest {
                 product_id: product,
                 version,
@@ -77,25 +64,19 @@ pub async fn run(
                 file_name,
                 min_version: min_version.clone(),
             };
-            let blobs = blob_store(storage, store).ok_or_else(|| {
-                CliError::new(format!(
-                    "release artifacts cannot be kept in {}",
-                    crate::serve::describe_storage(storage)
-                ))
-            })?;
+            let identity = deployment.identity()?;
             let release = publish(
                 store,
-                blobs.as_ref(),
-                identity,
+                deployment.blobs.as_ref(),
+                &identity,
                 &actor(),
                 request,
                 &mut source,
                 u64::MAX,
             )
-            .await
-            .map_err(|e| CliError::new(e.to_string()))?;
+            .await?;
             if operator.json {
-                print_json(&release_json(&release));
+                print_json(&ReleaseView::from(&release));
             } else {
                 println!(
                     "published {}: {}, {} bytes",
@@ -124,7 +105,7 @@ pub async fn run(
         ReleaseCommand::List { product } => {
             let releases = store.list_releases(&product).await?;
             if operator.json {
-                print_json(&Json::Array(releases.iter().map(release_json).collect()));
+                print_json(&releases.iter().map(ReleaseView::from).collect::<Vec<_>>());
             } else {
                 println!(
                     "{:<12} {:<14} {:<7} {:>12} {:<7} {:<20} {:<16} FILE",
@@ -154,14 +135,17 @@ pub async fn run(
             platform,
             undo,
         } => {
-            let target = ReleaseRef {
-                product_id: product,
-                version,
-                platform,
+            let command = SetReleaseYanked {
+                release: ReleaseRef {
+                    product_id: product,
+                    version,
+                    platform,
+                },
+                yanked: !undo,
             };
-            let release = store.set_release_yanked(&actor(), &target, !undo).await?;
+            let release = store.execute(command, &actor()).await?;
             if operator.json {
-                print_json(&release_json(&release));
+                print_json(&ReleaseView::from(&release));
             } else if undo {
                 println!("restored {}", describe(&release));
             } else {

@@ -3,100 +3,20 @@
 //! SIGINT or SIGTERM. The admin HTTP API runs beside it on its own listener
 //! (`--admin-listen`, default 127.0.0.1:7701, `off` to disable).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
 use skyline_server::admin::{AdminConfig, DEFAULT_ADMIN_LISTEN};
 use skyline_server::clock::SystemClock;
-use skyline_server::license_index::LicenseIndex;
-use skyline_server::store::Store;
-use skyline_server::{ReleaseStorage, ServerConfig, Services};
+use skyline_server::deployment::IdentityUse;
+use skyline_server::ServerConfig;
 use tokio::sync::watch;
 
 use crate::cli::{Global, ServeArgs};
-use crate::{identity_file, CliError};
-
-/// The `[serve]`-level keys of the TOML config file. Every key is optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub database: Option<String>,
-    pub identity: Option<PathBuf>,
-    pub listen: Option<SocketAddr>,
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    pub max_message_bytes: Option<usize>,
-    pub handshake_timeout: Option<u64>,
-    pub idle_timeout: Option<u64>,
-    pub max_connections: Option<usize>,
-    pub handshakes_per_second: Option<u32>,
-    pub failed_keys_per_minute: Option<u32>,
-    pub trusted_proxies: Option<Vec<IpAddr>>,
-    pub log: Option<String>,
-    pub toggle_cache_ms: Option<u64>,
-    /// `HOST:PORT` of the admin API, or `off`.
-    pub admin_listen: Option<String>,
-    pub admin_requests_per_minute: Option<u32>,
-    pub releases_dir: Option<PathBuf>,
-}
-
-impl FileConfig {
-    /// Reads the config file named by `--config`, or DATA_DIR/skyline.toml
-    /// when that exists; an explicitly named file must exist.
-    pub fn load(global: &Global) -> Result<FileConfig, CliError> {
-        let (path, required) = match &global.config {
-            Some(p) => (p.clone(), true),
-            None => (global.data_dir.join("skyline.toml"), false),
-        };
-        if !required && !path.exists() {
-            return Ok(FileConfig::default());
-        }
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| CliError::new(format!("cannot read config {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| CliError::new(format!("config {}: {e}", path.display())))
-    }
-}
-
-/// The database URL: flag/env, else the config file, else the SQLite default.
-pub fn database_url(global: &Global, file: &FileConfig) -> String {
-    global
-        .database
-        .clone()
-        .or_else(|| file.database.clone())
-        .unwrap_or_else(|| {
-            format!(
-                "sqlite://{}",
-                global.data_dir.join("skyline.sqlite").display()
-            )
-        })
-}
-
-/// Where release artifacts are kept: the directory named by the flag, the
-/// environment or the config file; else the database when it can hold them
-/// (PostgreSQL: every node serves every artifact); else DATA_DIR/releases.
-pub fn release_storage(global: &Global, file: &FileConfig, store: &dyn Store) -> ReleaseStorage {
-    match global
-        .releases_dir
-        .clone()
-        .or_else(|| file.releases_dir.clone())
-    {
-        Some(dir) => ReleaseStorage::Directory(dir),
-        None if store.release_blobs().is_some() => ReleaseStorage::Database,
-        None => ReleaseStorage::Directory(global.data_dir.join("releases")),
-    }
-}
-
-/// How the log and the operator commands name a [`ReleaseStorage`].
-pub fn describe_storage(storage: &ReleaseStorage) -> String {
-    match storage {
-        ReleaseStorage::Off => "off".into(),
-        ReleaseStorage::Directory(dir) => format!("the directory {}", dir.display()),
-        ReleaseStorage::Database => "the database".into(),
-    }
-}
+use crate::settings::{self, FileConfig};
+use crate::CliError;
 
 /// Reads `--admin-listen`: `off`, or an address.
 fn admin_listen_arg(text: &str) -> Result<Option<SocketAddr>, CliError> {
@@ -104,18 +24,10 @@ fn admin_listen_arg(text: &str) -> Result<Option<SocketAddr>, CliError> {
         return Ok(None);
     }
     text.trim().parse().map(Some).map_err(|_| {
-        CliError::new(format!(
+        CliError::usage(format!(
             "admin listen address `{text}` is neither HOST:PORT nor `off`"
         ))
     })
-}
-
-/// The identity key path: flag/env, else the config file, else DATA_DIR/identity.key.
-pub fn identity_path(global: &Global, file: &FileConfig) -> (PathBuf, bool) {
-    match global.identity.clone().or_else(|| file.identity.clone()) {
-        Some(p) => (p, false),
-        None => (global.data_dir.join("identity.key"), true),
-    }
 }
 
 /// The merged settings of `serve`.
@@ -146,7 +58,7 @@ pub fn settings(args: &ServeArgs, file: &FileConfig) -> Result<ServeSettings, Cl
         (Some(cert), Some(key)) => Some((cert, key)),
         (None, None) => None,
         _ => {
-            return Err(CliError::new(
+            return Err(CliError::usage(
                 "TLS needs both a certificate and a key (--tls-cert and --tls-key)",
             ))
         }
@@ -186,7 +98,6 @@ pub fn settings(args: &ServeArgs, file: &FileConfig) -> Result<ServeSettings, Cl
             .map(Duration::from_millis)
             .unwrap_or(defaults.toggle_cache_ttl),
         echo_endpoint: args.bench_echo,
-        releases: ReleaseStorage::Off,
     };
     let admin_text = args
         .admin_listen
@@ -205,12 +116,12 @@ pub fn settings(args: &ServeArgs, file: &FileConfig) -> Result<ServeSettings, Cl
         ..admin_defaults
     };
     if server.max_message_bytes < 1024 {
-        return Err(CliError::new(
+        return Err(CliError::usage(
             "max message size must be at least 1024 bytes",
         ));
     }
     if server.max_connections == 0 {
-        return Err(CliError::new("max connections must be at least 1"));
+        return Err(CliError::usage("max connections must be at least 1"));
     }
     Ok(ServeSettings {
         listen: args
@@ -279,47 +190,25 @@ async fn bind_admin(settings: &ServeSettings) -> Result<Option<tokio::net::TcpLi
             tracing::warn!(%addr, error = %e, "the admin API is off: its default address is unavailable (use --admin-listen)");
             Ok(None)
         }
-        Err(e) => Err(CliError::new(format!(
-            "cannot listen on {addr} for the admin API: {e}"
-        ))),
+        Err(e) => Err(CliError::io(
+            format!("cannot listen on {addr} for the admin API"),
+            e,
+        )),
     }
 }
 
 /// Runs the server.
 pub async fn run(global: &Global, args: &ServeArgs) -> Result<(), CliError> {
     let file = FileConfig::load(global)?;
-    let mut settings = settings(args, &file)?;
+    let settings = settings(args, &file)?;
     crate::init_logging(&settings.log);
-    let (identity_path, is_default) = identity_path(global, &file);
-    let (identity, created) = identity_file::load_or_create(&identity_path, is_default)?;
-    if created {
-        tracing::info!(path = %identity_path.display(), "created a new identity key");
+    let deployment = settings::open_with(global, &file, IdentityUse::CreateIfMissing).await?;
+    if deployment.identity_created {
+        tracing::info!(path = %deployment.identity_path().display(), "created a new identity key");
     }
-    let database = database_url(global, &file);
-    let license_index = LicenseIndex::from_identity(&identity)
-        .map_err(|e| CliError::new(format!("cannot derive the license index key: {e}")))?;
-    let store = skyline_server::store::open(&database, license_index.clone())
-        .await
-        .map_err(|e| {
-            CliError::new(format!(
-                "cannot open database {}: {e}",
-                redact_url(&database)
-            ))
-        })?;
-    let releases = release_storage(global, &file, store.as_ref());
-    tracing::info!(
-        "release artifacts are kept in {}",
-        describe_storage(&releases)
-    );
-    settings.server.releases = releases.clone();
-    settings.admin.releases = releases;
-    let public = identity.public();
-    let services = Services {
-        identity: Arc::new(identity),
-        store,
-        license_index,
-        clock: Arc::new(SystemClock),
-    };
+    tracing::info!("release artifacts are kept in {}", deployment.releases);
+    let services = deployment.services(Arc::new(SystemClock))?;
+    let public = services.identity.public();
     // Each connection is a file descriptor: make room for the connection cap.
     let wanted = settings.server.max_connections as u64 + 1024;
     match crate::limits::raise_open_file_limit(wanted) {
@@ -332,11 +221,16 @@ pub async fn run(global: &Global, args: &ServeArgs) -> Result<(), CliError> {
     }
     let tcp = tokio::net::TcpListener::bind(settings.listen)
         .await
-        .map_err(|e| CliError::new(format!("cannot listen on {}: {e}", settings.listen)))?;
-    let local = tcp.local_addr().map_err(|e| CliError::new(e.to_string()))?;
+        .map_err(|e| CliError::io(format!("cannot listen on {}", settings.listen), e))?;
+    let local = tcp
+        .local_addr()
+        .map_err(|e| CliError::io("cannot read the listening address", e))?;
     let admin_listener = bind_admin(&settings).await?;
     let admin_local = match &admin_listener {
-        Some(l) => Some(l.local_addr().map_err(|e| CliError::new(e.to_string()))?),
+        Some(l) => Some(
+            l.local_addr()
+                .map_err(|e| CliError::io("cannot read the admin API's address", e))?,
+        ),
         None => None,
     };
     let scheme = if settings.tls.is_some() { "wss" } else { "ws" };
@@ -345,7 +239,13 @@ pub async fn run(global: &Global, args: &ServeArgs) -> Result<(), CliError> {
     // Before the banner, whose last line ("Identity public key: …") is where
     // scripts may stop reading.
     print_admin_banner(scheme, local, admin_local);
-    print_banner(&public.to_hex(), scheme, local, &database, &identity_path);
+    print_banner(
+        &public.to_hex(),
+        scheme,
+        local,
+        &deployment.database(),
+        deployment.identity_path(),
+    );
     // One signal stops both listeners: the admin API first, so that the
     // main server (which closes the store) stops after it.
     let (stop, stopped) = watch::channel(false);
@@ -374,14 +274,14 @@ pub async fn run(global: &Global, args: &ServeArgs) -> Result<(), CliError> {
     let result = match &settings.tls {
         Some((cert, key)) => {
             let config = skyline_server::tls::load_tls_config(cert, key)
-                .map_err(|e| CliError::new(format!("TLS: {e}")))?;
+                .map_err(|e| CliError::usage(format!("TLS: {e}")))?;
             let listener = skyline_server::tls::TlsListener::new(tcp, config)
-                .map_err(|e| CliError::new(e.to_string()))?;
+                .map_err(|e| CliError::failed(format!("TLS: {e}")))?;
             skyline_server::run(listener, settings.server, services, shutdown).await
         }
         None => skyline_server::run(tcp, settings.server, services, shutdown).await,
     };
-    result.map_err(|e| CliError::new(format!("server failed: {e}")))?;
+    result.map_err(|e| CliError::io("the server failed", e))?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -422,7 +322,7 @@ fn print_banner(
     identity: &Path,
 ) {
     say!("Skyline is listening on {scheme}://{local}/ws");
-    say!("Database: {}", redact_url(database));
+    say!("Database: {database}");
     say!("Identity key file: {}", identity.display());
     say!("Apps pin this identity public key:");
     say!("  {public_hex}");
@@ -431,25 +331,6 @@ fn print_banner(
     say!("  skyline plan create myapp.monthly --product myapp --months 1");
     say!("  skyline license create --plan myapp.monthly");
     say!("Identity public key: {public_hex}");
-}
-
-/// A database URL with any password replaced, for printing.
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let creds = &url[scheme_end + 3..at];
-            match creds.find(':') {
-                Some(colon) => format!(
-                    "{}{}:***{}",
-                    &url[..scheme_end + 3],
-                    &creds[..colon],
-                    &url[at..]
-                ),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }
 
 #[cfg(test)]
@@ -494,22 +375,5 @@ mod tests {
             ..ServeArgs::default()
         };
         assert!(settings(&args, &file).is_err());
-    }
-
-    #[test]
-    fn unknown_config_keys_are_refused() {
-        assert!(toml::from_str::<FileConfig>("idle_timout = 60").is_err());
-    }
-
-    #[test]
-    fn passwords_are_not_printed() {
-        assert_eq!(
-            redact_url("postgres://sky:secret@db:5432/skyline"),
-            "postgres://sky:***@db:5432/skyline"
-        );
-        assert_eq!(
-            redact_url("sqlite://data/x.sqlite"),
-            "sqlite://data/x.sqlite"
-        );
     }
 }

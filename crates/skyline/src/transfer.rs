@@ -7,8 +7,8 @@
 //! JSON Lines, streamed both ways (never the whole database in memory):
 //!
 //! ```text
-//! {"format":"skyline-dump","version":2}
-//! {"type":"setting","name":"license_index_check","value":"…"}
+//! {"format":"skyline-dump","version":3}
+//! {"type":"setting","name":"license_index_secret","value":"…"}
 //! {"type":"product","id":"telepower","minVersion":"7.0.9","enabled":true}
 //! …                                    one line per row, see DumpRecord
 //! {"type":"releaseBlob","sha256":"…","size":1300000,"offset":0,"data":"…"}
@@ -17,11 +17,15 @@
 //! ```
 //!
 //! The first line names the format and its version; a reader refuses a
-//! version it does not know (version 1 dumps, without releases, still
-//! import). The last line counts the records: an import
+//! version it does not know. The last line counts the records: an import
 //! commits only after it, so a truncated file imports nothing. The file
-//! holds key digests and token hashes, not keys or tokens, but it is as
-//! sensitive as the database.
+//! holds key digests, the secret they are made with, and token hashes, not
+//! keys or tokens; it is as sensitive as the database.
+//!
+//! Versions 1 and 2 (from builds that indexed keys with the identity key)
+//! still import: they carry only a check of their index secret, so `skyline
+//! import` needs the exported deployment's identity key (`--identity`) to
+//! derive the secret, and adds it to the imported settings.
 //!
 //! # Release artifacts
 //!
@@ -38,27 +42,27 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use skyline_server::license_index::LicenseIndex;
-use skyline_server::releases::{BlobError, BlobStore, FsBlobStore, StoredBlob};
+use skyline_server::blobs::{BlobError, BlobStore, FsBlobStore, StoredBlob};
+use skyline_server::deployment::{IdentityUse, ReleaseStorage};
+use skyline_server::domain::Sha256Digest;
+use skyline_server::license_index::{LicenseIndex, LEGACY_CHECK_SETTING, SECRET_SETTING};
 use skyline_server::store::dump::{ArtifactPiece, ArtifactPieces, ARTIFACT_PIECE_BYTES};
-use skyline_server::store::{self, DumpCounts, DumpRecord, Sha256Digest, Store, StoreError};
-use skyline_server::ReleaseStorage;
+use skyline_server::store::{DumpCounts, DumpRecord, Store, StoreError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::cli::Global;
-use crate::{identity_file, serve, CliError};
+use crate::{settings, CliError};
 
 /// The `format` of the first line.
 pub const FORMAT: &str = "skyline-dump";
 
 /// The version this build writes: 2 added releases, admin tokens and
-/// release artifacts.
-pub const VERSION: u32 = 2;
+/// release artifacts; 3 the license index secret.
+pub const VERSION: u32 = 3;
 
 /// The versions this build reads.
 const READS: std::ops::RangeInclusive<u32> = 1..=VERSION;
@@ -74,35 +78,18 @@ struct Header {
     version: u32,
 }
 
-/// The database URL, license index and config file the operator commands use.
-fn target(global: &Global) -> Result<(String, LicenseIndex, serve::FileConfig), CliError> {
-    let file = serve::FileConfig::load(global)?;
-    let (identity_path, is_default) = serve::identity_path(global, &file);
-    let (identity, created) = identity_file::load_or_create(&identity_path, is_default)?;
-    if created {
-        eprintln!("created a new identity key at {}", identity_path.display());
-    }
-    let index = LicenseIndex::from_identity(&identity)
-        .map_err(|e| CliError::new(format!("cannot derive the license index key: {e}")))?;
-    Ok((serve::database_url(global, &file), index, file))
-}
-
-fn database_error(database: &str, e: StoreError) -> CliError {
-    CliError::new(format!("database {}: {e}", serve::redact_url(database)))
-}
-
-/// `skyline migrate`.
+/// `skyline migrate`: opening the deployment migrates it.
 pub async fn migrate(global: &Global) -> Result<(), CliError> {
-    let (database, index, _) = target(global)?;
-    let version = store::migrate(&database, index)
-        .await
-        .map_err(|e| database_error(&database, e))?;
+    let deployment = settings::open(global, IdentityUse::Optional).await?;
+    let version = deployment.store.schema_version().await;
+    deployment.close().await;
+    let version = version?;
     if global.json {
         println!("{}", serde_json::json!({ "schemaVersion": version }));
     } else {
         println!(
             "database {} is at schema version {version}",
-            serve::redact_url(&database)
+            deployment.database()
         );
     }
     Ok(())
@@ -110,19 +97,15 @@ pub async fn migrate(global: &Global) -> Result<(), CliError> {
 
 /// `skyline export --out FILE`.
 pub async fn export(global: &Global, out: &Path) -> Result<(), CliError> {
-    let (database, index, file) = target(global)?;
     if out.exists() {
-        return Err(CliError::new(format!(
+        return Err(CliError::usage(format!(
             "{} already exists: export writes a new file",
             out.display()
         )));
     }
-    let store = store::open(&database, index)
-        .await
-        .map_err(|e| database_error(&database, e))?;
-    let storage = serve::release_storage(global, &file, store.as_ref());
-    let result = export_to(&store, &storage, out).await;
-    store.close().await;
+    let deployment = settings::open(global, IdentityUse::Optional).await?;
+    let result = export_to(&deployment.store, &deployment.releases, out).await;
+    deployment.close().await;
     let counts = result?;
     report(global, "exported", &counts, out);
     Ok(())
@@ -131,18 +114,18 @@ pub async fn export(global: &Global, out: &Path) -> Result<(), CliError> {
 /// Streams `store`, and the artifacts of `storage` when they are files,
 /// into a new file at `out` (written beside it, then renamed).
 async fn export_to(
-    store: &Arc<dyn Store>,
+    store: &Store,
     storage: &ReleaseStorage,
     out: &Path,
 ) -> Result<DumpCounts, CliError> {
     let partial = out.with_extension("partial");
     let file = File::create_new(&partial)
-        .map_err(|e| CliError::new(format!("cannot create {}: {e}", partial.display())))?;
+        .map_err(|e| CliError::io(format!("cannot create {}", partial.display()), e))?;
     let (records, from_store) = mpsc::channel::<DumpRecord>(IN_FLIGHT);
     let (to_file, mut received) = mpsc::channel::<DumpRecord>(IN_FLIGHT);
     let directory = match storage {
         ReleaseStorage::Directory(dir) => Some(FsBlobStore::new(dir)),
-        ReleaseStorage::Off | ReleaseStorage::Database => None,
+        ReleaseStorage::Database => None,
     };
     let relay = tokio::spawn(add_directory_artifacts(from_store, to_file, directory));
     let writer = tokio::task::spawn_blocking(move || -> Result<(), String> {
@@ -163,21 +146,20 @@ async fn export_to(
     let exported = store.export_dump(records).await;
     let relayed = relay
         .await
-        .map_err(|_| CliError::new("the export failed unexpectedly"))?;
+        .map_err(|_| CliError::failed("the export failed unexpectedly"))?;
     let written = writer
         .await
-        .map_err(|_| CliError::new("the dump writer failed unexpectedly"))?;
+        .map_err(|_| CliError::failed("the dump writer failed unexpectedly"))?;
     let outcome = match (exported, relayed, written) {
-        (_, _, Err(e)) => Err(CliError::new(format!(
+        (_, _, Err(e)) => Err(CliError::failed(format!(
             "cannot write {}: {e}",
             partial.display()
         ))),
-        (Err(e), _, Ok(())) | (Ok(_), Err(e), Ok(())) => {
-            Err(CliError::new(format!("export failed: {e}")))
-        }
+        (Err(e), _, Ok(())) => Err(CliError::Store(e)),
+        (Ok(_), Err(e), Ok(())) => Err(e),
         (Ok(_), Ok(counts), Ok(())) => std::fs::rename(&partial, out)
             .map(|()| counts)
-            .map_err(|e| CliError::new(format!("cannot rename to {}: {e}", out.display()))),
+            .map_err(|e| CliError::io(format!("cannot rename to {}", out.display()), e)),
     };
     if outcome.is_err() {
         let _ = std::fs::remove_file(&partial);
@@ -192,10 +174,10 @@ async fn add_directory_artifacts(
     mut from_store: mpsc::Receiver<DumpRecord>,
     to_file: mpsc::Sender<DumpRecord>,
     directory: Option<FsBlobStore>,
-) -> Result<DumpCounts, StoreError> {
+) -> Result<DumpCounts, CliError> {
     let mut counts = DumpCounts::default();
     let mut artifacts: BTreeMap<Sha256Digest, u64> = BTreeMap::new();
-    let stopped = || StoreError::Backend("the dump writer stopped".into());
+    let stopped = || CliError::failed("the dump writer stopped");
     while let Some(record) = from_store.recv().await {
         if let DumpRecord::Release { sha256, size, .. } = &record {
             let name = hex::decode(sha256).ok().and_then(|d| d.try_into().ok());
@@ -229,7 +211,7 @@ async fn send_artifact(
     size: u64,
     to_file: &mpsc::Sender<DumpRecord>,
     counts: &mut DumpCounts,
-) -> Result<(), StoreError> {
+) -> Result<(), CliError> {
     let mut reader = match blobs.open(sha256, 0, size).await {
         Ok(reader) => reader,
         Err(BlobError::Missing) => {
@@ -240,7 +222,7 @@ async fn send_artifact(
             );
             return Ok(());
         }
-        Err(e) => return Err(StoreError::Backend(e.to_string())),
+        Err(e) => return Err(CliError::failed(format!("cannot read an artifact: {e}"))),
     };
     let mut buf = Vec::with_capacity(ARTIFACT_PIECE_BYTES);
     let mut offset = 0u64;
@@ -250,13 +232,13 @@ async fn send_artifact(
             .take(ARTIFACT_PIECE_BYTES as u64)
             .read_to_end(&mut buf)
             .await
-            .map_err(|e| StoreError::Backend(format!("cannot read an artifact: {e}")))?;
+            .map_err(|e| CliError::io("cannot read an artifact", e))?;
         for piece in DumpRecord::artifact_pieces(sha256, size, offset, &buf) {
             counts.count(&piece);
             to_file
                 .send(piece)
                 .await
-                .map_err(|_| StoreError::Backend("the dump writer stopped".into()))?;
+                .map_err(|_| CliError::failed("the dump writer stopped"))?;
         }
         offset += buf.len() as u64;
         if buf.len() < ARTIFACT_PIECE_BYTES || offset >= size {
@@ -267,29 +249,35 @@ async fn send_artifact(
 
 /// `skyline import FILE`.
 pub async fn import(global: &Global, from: &Path) -> Result<(), CliError> {
-    let (database, index, config) = target(global)?;
-    let file = File::open(from)
-        .map_err(|e| CliError::new(format!("cannot open {}: {e}", from.display())))?;
+    let file =
+        File::open(from).map_err(|e| CliError::io(format!("cannot open {}", from.display()), e))?;
     let mut lines = BufReader::new(file).lines();
     let header = lines
         .next()
         .transpose()
-        .map_err(|e| CliError::new(format!("cannot read {}: {e}", from.display())))?
-        .ok_or_else(|| CliError::new(format!("{} is empty", from.display())))?;
-    check_header(&header).map_err(|e| CliError::new(format!("{}: {e}", from.display())))?;
+        .map_err(|e| CliError::io(format!("cannot read {}", from.display()), e))?
+        .ok_or_else(|| CliError::usage(format!("{} is empty", from.display())))?;
+    let version =
+        check_header(&header).map_err(|e| CliError::usage(format!("{}: {e}", from.display())))?;
 
-    let store = store::open(&database, index)
-        .await
-        .map_err(|e| database_error(&database, e))?;
-    let storage = serve::release_storage(global, &config, store.as_ref());
+    let deployment = settings::open(global, IdentityUse::Optional).await?;
+    // Older dumps need the exported deployment's identity key to name their
+    // index secret.
+    let legacy = match (version < 3, &deployment.identity) {
+        (true, Some(identity)) => Some(
+            LicenseIndex::from_identity(identity).map_err(|e| CliError::failed(e.to_string()))?,
+        ),
+        _ => None,
+    };
+    let store = deployment.store.clone();
     let (records, from_file) = mpsc::channel::<DumpRecord>(IN_FLIGHT);
     let (to_store, received) = mpsc::channel::<DumpRecord>(IN_FLIGHT);
-    let mut files = match storage {
+    let mut files = match &deployment.releases {
         ReleaseStorage::Directory(dir) => Some(ArtifactFiles::new(FsBlobStore::new(dir))),
-        ReleaseStorage::Off | ReleaseStorage::Database => None,
+        ReleaseStorage::Database => None,
     };
     let relay = tokio::spawn(async move {
-        let relayed = write_directory_artifacts(from_file, to_store, files.as_mut()).await;
+        let relayed = write_directory_artifacts(from_file, to_store, files.as_mut(), legacy).await;
         (relayed, files)
     });
     // Read on a blocking thread; a bad line stops the stream before its end
@@ -312,21 +300,24 @@ pub async fn import(global: &Global, from: &Path) -> Result<(), CliError> {
     let imported = store.import_dump(received).await;
     let read = reader
         .await
-        .map_err(|_| CliError::new("the dump reader failed unexpectedly"))?;
+        .map_err(|_| CliError::failed("the dump reader failed unexpectedly"))?;
     let (relayed, files) = relay
         .await
-        .map_err(|_| CliError::new("the import failed unexpectedly"))?;
-    store.close().await;
+        .map_err(|_| CliError::failed("the import failed unexpectedly"))?;
+    deployment.close().await;
     let outcome = match (read, relayed, imported) {
-        (Err(e), _, _) => Err(CliError::new(format!(
+        (Err(e), _, _) => Err(CliError::failed(format!(
             "{}: {e}; nothing was imported",
             from.display()
         ))),
-        (Ok(()), Err(e), _) => Err(CliError::new(format!(
+        (Ok(()), Err(e), _) => Err(CliError::failed(format!(
             "{}: {e}; nothing was imported",
             from.display()
         ))),
-        (Ok(()), Ok(_), Err(e)) => Err(database_error(&database, e)),
+        (Ok(()), Ok(_), Err(e)) => Err(CliError::failed(format!(
+            "database {}: {e}",
+            deployment.database()
+        ))),
         (Ok(()), Ok(written), Ok(mut counts)) => {
             counts.artifacts += written.artifacts;
             counts.artifact_pieces += written.artifact_pieces;
@@ -351,14 +342,26 @@ pub async fn import(global: &Global, from: &Path) -> Result<(), CliError> {
 /// artifacts in a directory (`files`), writes the artifacts there instead
 /// and takes their pieces out of the end record's count. Stops (so the
 /// store commits nothing) at the first bad piece. Returns what it wrote.
+///
+/// A dump from a build that indexed keys with the identity key has no index
+/// secret among its settings, only a check of it: the secret derived from
+/// `legacy` (the identity key given) is checked against it and added as one
+/// more setting record, or the import stops.
 async fn write_directory_artifacts(
     mut from_file: mpsc::Receiver<DumpRecord>,
     to_store: mpsc::Sender<DumpRecord>,
     mut files: Option<&mut ArtifactFiles>,
+    legacy: Option<LicenseIndex>,
 ) -> Result<DumpCounts, StoreError> {
     let mut written = DumpCounts::default();
     let mut pieces = ArtifactPieces::default();
+    let mut index = IndexSettings::default();
     while let Some(record) = from_file.recv().await {
+        if let Some(added) = index.before(&record, legacy.as_ref())? {
+            if to_store.send(added).await.is_err() {
+                break;
+            }
+        }
         let record = match (record, files.as_deref_mut()) {
             (
                 DumpRecord::ReleaseBlob {
@@ -382,9 +385,12 @@ async fn write_directory_artifacts(
             (DumpRecord::End { records }, Some(_)) => {
                 pieces.finish()?;
                 DumpRecord::End {
-                    records: records.saturating_sub(written.artifact_pieces),
+                    records: records.saturating_sub(written.artifact_pieces) + index.added,
                 }
             }
+            (DumpRecord::End { records }, None) => DumpRecord::End {
+                records: records + index.added,
+            },
             (record, _) => record,
         };
         if to_store.send(record).await.is_err() {
@@ -393,6 +399,57 @@ async fn write_directory_artifacts(
         }
     }
     Ok(written)
+}
+
+/// What a dump's settings say of its license index, as they pass.
+#[derive(Debug, Default)]
+struct IndexSettings {
+    check: Option<String>,
+    secret: bool,
+    done: bool,
+    /// Records added to the dump (0 or 1).
+    added: u64,
+}
+
+impl IndexSettings {
+    /// Notes `record`; at the first record after the settings, the secret
+    /// to add (derived from `legacy`) when the dump holds only a check.
+    fn before(
+        &mut self,
+        record: &DumpRecord,
+        legacy: Option<&LicenseIndex>,
+    ) -> Result<Option<DumpRecord>, StoreError> {
+        if let DumpRecord::Setting { name, value } = record {
+            if name == LEGACY_CHECK_SETTING {
+                self.check = Some(value.clone());
+            }
+            self.secret |= name == SECRET_SETTING;
+            return Ok(None);
+        }
+        if std::mem::replace(&mut self.done, true) || self.secret {
+            return Ok(None);
+        }
+        let Some(check) = &self.check else {
+            return Ok(None);
+        };
+        let legacy = legacy.ok_or_else(|| {
+            StoreError::Dump(
+                "it was made by an earlier Skyline, which indexed license keys with the \
+                 identity key: import it with that key (`--identity FILE`)"
+                    .into(),
+            )
+        })?;
+        if legacy.legacy_check() != *check {
+            return Err(StoreError::Dump(
+                "its license keys were indexed with another identity key than the one given".into(),
+            ));
+        }
+        self.added = 1;
+        Ok(Some(DumpRecord::Setting {
+            name: SECRET_SETTING.into(),
+            value: legacy.stored_form().to_string(),
+        }))
+    }
 }
 
 /// Artifacts written into a releases directory during an import: the one
@@ -417,7 +474,7 @@ impl ArtifactFiles {
     /// file.
     async fn write(&mut self, piece: ArtifactPiece) -> Result<(), StoreError> {
         let failed = |e: &dyn std::fmt::Display| {
-            StoreError::Backend(format!(
+            StoreError::Dump(format!(
                 "cannot write an artifact to {}: {e}",
                 self.blobs.dir().display()
             ))
@@ -466,8 +523,8 @@ impl ArtifactFiles {
     }
 }
 
-/// Checks the first line of a dump file.
-fn check_header(line: &str) -> Result<(), String> {
+/// Checks the first line of a dump file; its format version.
+fn check_header(line: &str) -> Result<u32, String> {
     let header: Header = serde_json::from_str(line)
         .map_err(|_| "not a Skyline dump (its first line is not a dump header)".to_string())?;
     if header.format != FORMAT {
@@ -482,7 +539,7 @@ fn check_header(line: &str) -> Result<(), String> {
             READS.end()
         ));
     }
-    Ok(())
+    Ok(header.version)
 }
 
 fn report(global: &Global, what: &str, counts: &DumpCounts, file: &Path) {
@@ -525,9 +582,12 @@ mod tests {
     #[test]
     fn headers_name_format_and_version() {
         assert!(check_header(r#"{"format":"skyline-dump","version":1}"#).is_ok());
-        assert!(check_header(r#"{"format":"skyline-dump","version":2}"#).is_ok());
-        let newer = check_header(r#"{"format":"skyline-dump","version":3}"#).unwrap_err();
-        assert!(newer.contains("version 3"), "{newer}");
+        assert_eq!(
+            check_header(r#"{"format":"skyline-dump","version":3}"#),
+            Ok(3)
+        );
+        let newer = check_header(r#"{"format":"skyline-dump","version":4}"#).unwrap_err();
+        assert!(newer.contains("version 4"), "{newer}");
         assert!(check_header(r#"{"format":"pg_dump","version":1}"#).is_err());
         assert!(check_header("{\"type\":\"product\"}").is_err());
     }

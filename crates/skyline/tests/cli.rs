@@ -240,19 +240,17 @@ fn products_plans_and_keys_round_trip() {
     assert_eq!(rows.len(), 5, "{toggles}");
     let find = |name: &str| rows.iter().find(|r| r["name"] == name).unwrap().clone();
     assert_eq!(find("engine.limits.sendMessage.dailyLimit")["value"], 150);
+    // The same JSON as the admin API's (`skyline_server::views::ToggleView`).
     assert_eq!(
-        find("engine.limits.sendMessage.dailyLimit")["layer"],
+        find("engine.limits.sendMessage.dailyLimit")["scope"],
         "product"
     );
-    assert_eq!(
-        find("engine.limits.inviteToChannel.dailyLimit")["layer"],
-        format!("plan {MONTHLY}")
-    );
+    let plan_row = find("engine.limits.inviteToChannel.dailyLimit");
+    assert_eq!(plan_row["scope"], "plan");
+    assert_eq!(plan_row["plan"], MONTHLY);
     assert_eq!(find("ui.ratio")["value"], 0.5);
-    assert!(find("ui.ratio")["layer"]
-        .as_str()
-        .unwrap()
-        .starts_with("license …-"));
+    assert_eq!(find("ui.ratio")["scope"], "license");
+    assert!(find("ui.ratio")["key"].as_str().unwrap().starts_with("…-"));
     assert_eq!(find("ui.beta")["value"], true);
     assert_eq!(find("ui.theme")["value"], "dark");
     let text = ok(d, &["toggle", "list", "--product", PRODUCT]);

@@ -110,6 +110,25 @@ fn publish_serve_download_and_administer() {
     std::fs::write(&file, &artifact).unwrap();
     let file_arg = file.to_str().unwrap();
 
+    // Publishing signs: without the identity key it fails, saying why, and
+    // creates no key.
+    let unsigned = fails(
+        &data,
+        &[
+            "release",
+            "publish",
+            "--product",
+            "telepower",
+            "--version",
+            "1.2.0",
+            file_arg,
+        ],
+    );
+    assert!(unsigned.contains("no identity key at"), "{unsigned}");
+    assert!(!data.join("identity.key").exists());
+    let key_path = data.join("identity.key");
+    ok(&data, &["keygen", "--out", key_path.to_str().unwrap()]);
+
     let published = json(
         &data,
         &[

@@ -29,8 +29,9 @@ use axum::response::{IntoResponse, Response};
 
 use super::AdminState;
 use crate::api_error::ApiError;
-use crate::server::PeerAddr;
-use crate::store::{AuditAction, AuditEntry, NewAdminToken, Sha256Digest};
+use crate::domain::tokens::RecordAdminTokenUse;
+use crate::domain::{AuditAction, AuditEntry, NewAdminToken, Sha256Digest};
+use crate::PeerAddr;
 
 /// The prefix of every admin token.
 pub const TOKEN_PREFIX: &str = "sla_";
@@ -125,7 +126,7 @@ pub(crate) async fn authenticate(
         .map(|ConnectInfo(PeerAddr(addr))| addr.ip());
     let refuse = |code, message: &str| {
         if let Some(ip) = client {
-            state.security.record(AuditAction::ADMIN_AUTH_FAILED, ip);
+            state.security.record(AuditAction::AdminAuthFailed, ip);
         }
         unauthorized(code, message)
     };
@@ -200,7 +201,7 @@ pub(crate) async fn authenticate(
     };
     let entry = AuditEntry {
         actor: state.actor(&caller),
-        action: AuditAction::named(AuditAction::ADMIN_TOKEN_USED),
+        action: AuditAction::AdminTokenUsed,
         product_id: None,
         license: None,
         detail: format!(
@@ -211,12 +212,12 @@ pub(crate) async fn authenticate(
                 .unwrap_or_else(|| "?".into())
         ),
     };
-    if let Err(e) = state
-        .services
-        .store
-        .record_admin_token_use(&token.id, entry)
-        .await
-    {
+    let by = entry.actor.clone();
+    let used = RecordAdminTokenUse {
+        id: token.id.clone(),
+        entry,
+    };
+    if let Err(e) = state.services.store.execute(used, &by).await {
         tracing::error!(error = %e, "recording an admin token use failed");
     }
     response

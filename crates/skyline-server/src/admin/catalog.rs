@@ -7,14 +7,13 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value as Json_};
-use skyline_protocol::dates::PlanDuration;
-use skyline_protocol::version::Version;
 
 use super::auth::Caller;
 use super::{AdminState, ApiRoutes, JsonBody, PathArgs, QueryArgs};
 use crate::api_error::ApiError;
-use crate::store::{Plan, Product};
+use crate::domain::catalog::{duration_of, CreatePlan, CreateProduct, UpdateProduct};
+use crate::domain::Plan;
+use crate::views::{NewPlan, NewProduct, PlanView, ProductChange, ProductView};
 
 pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
     routes
@@ -30,45 +29,16 @@ pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
         .add(Method::POST, "/admin/plans", create_plan)
 }
 
-/// A product as the API shows it.
-pub(super) fn product_json(p: &Product) -> Json_ {
-    json!({"id": p.id, "minVersion": p.min_version, "enabled": p.enabled})
-}
-
-/// A plan as the API shows it.
-pub(super) fn plan_json(p: &Plan) -> Json_ {
-    let (months, days) = match p.duration {
-        PlanDuration::Months(m) => (Some(m), None),
-        PlanDuration::Days(d) => (None, Some(d)),
-        PlanDuration::Perpetual => (None, None),
-    };
-    json!({"id": p.id, "product": p.product_id, "months": months, "days": days,
-           "perpetual": p.duration == PlanDuration::Perpetual, "devices": p.seats})
-}
-
-fn check_version(text: &str) -> Result<(), ApiError> {
-    Version::parse(text)
-        .map(drop)
-        .map_err(|e| ApiError::bad_request(e.to_string()))
-}
-
 type Admin = State<Arc<AdminState>>;
 
-async fn list_products(State(state): Admin) -> Result<Json<Json_>, ApiError> {
+async fn list_products(State(state): Admin) -> Result<Json<Vec<ProductView>>, ApiError> {
     let products = state
         .services
         .store
         .list_products()
         .await
         .map_err(ApiError::from_store)?;
-    Ok(Json(products.iter().map(product_json).collect()))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct NewProduct {
-    id: String,
-    min_version: String,
+    Ok(Json(products.iter().map(ProductView::from).collect()))
 }
 
 async fn create_product(
@@ -76,42 +46,30 @@ async fn create_product(
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<NewProduct>,
 ) -> Result<Response, ApiError> {
-    check_version(&body.min_version)?;
+    let command = CreateProduct {
+        id: body.id,
+        min_version: body.min_version,
+    };
     let product = state
         .services
         .store
-        .create_product(&state.actor(&caller), &body.id, &body.min_version)
+        .execute(command, &state.actor(&caller))
         .await
         .map_err(ApiError::from_store)?;
-    Ok((StatusCode::CREATED, Json(product_json(&product))).into_response())
-}
-
-/// The product with this id, or a 404.
-pub(super) async fn find_product(state: &AdminState, id: &str) -> Result<Product, ApiError> {
-    let products = state
-        .services
-        .store
-        .list_products()
-        .await
-        .map_err(ApiError::from_store)?;
-    products
-        .into_iter()
-        .find(|p| p.id == id)
-        .ok_or_else(|| ApiError::not_found("NOT_FOUND", format!("product `{id}` not found")))
+    Ok((StatusCode::CREATED, Json(ProductView::from(&product))).into_response())
 }
 
 async fn show_product(
     State(state): Admin,
     PathArgs(id): PathArgs<String>,
-) -> Result<Json<Json_>, ApiError> {
-    Ok(Json(product_json(&find_product(&state, &id).await?)))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ProductChange {
-    min_version: Option<String>,
-    enabled: Option<bool>,
+) -> Result<Json<ProductView>, ApiError> {
+    let product = state
+        .services
+        .store
+        .find_product(&id)
+        .await
+        .map_err(ApiError::from_store)?;
+    Ok(Json(ProductView::from(&product)))
 }
 
 async fn update_product(
@@ -119,28 +77,19 @@ async fn update_product(
     Extension(caller): Extension<Caller>,
     PathArgs(id): PathArgs<String>,
     JsonBody(body): JsonBody<ProductChange>,
-) -> Result<Json<Json_>, ApiError> {
-    if body.min_version.is_none() && body.enabled.is_none() {
-        return Err(ApiError::bad_request(
-            "nothing to change: give `minVersion` and/or `enabled`",
-        ));
-    }
-    let store = &state.services.store;
-    let mut product = find_product(&state, &id).await?;
-    if let Some(min) = &body.min_version {
-        check_version(min)?;
-        product = store
-            .set_min_version(&state.actor(&caller), &id, min)
-            .await
-            .map_err(ApiError::from_store)?;
-    }
-    if let Some(enabled) = body.enabled {
-        product = store
-            .set_product_enabled(&state.actor(&caller), &id, enabled)
-            .await
-            .map_err(ApiError::from_store)?;
-    }
-    Ok(Json(product_json(&product)))
+) -> Result<Json<ProductView>, ApiError> {
+    let command = UpdateProduct {
+        id,
+        min_version: body.min_version,
+        enabled: body.enabled,
+    };
+    let product = state
+        .services
+        .store
+        .execute(command, &state.actor(&caller))
+        .await
+        .map_err(ApiError::from_store)?;
+    Ok(Json(ProductView::from(&product)))
 }
 
 #[derive(Debug, Deserialize)]
@@ -151,26 +100,14 @@ struct ProductFilter {
 async fn list_plans(
     State(state): Admin,
     QueryArgs(filter): QueryArgs<ProductFilter>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<Vec<PlanView>>, ApiError> {
     let plans = state
         .services
         .store
         .list_plans(filter.product.as_deref())
         .await
         .map_err(ApiError::from_store)?;
-    Ok(Json(plans.iter().map(plan_json).collect()))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct NewPlan {
-    id: String,
-    product: String,
-    months: Option<u32>,
-    days: Option<u32>,
-    #[serde(default)]
-    perpetual: bool,
-    devices: Option<u32>,
+    Ok(Json(plans.iter().map(PlanView::from).collect()))
 }
 
 async fn create_plan(
@@ -178,29 +115,19 @@ async fn create_plan(
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<NewPlan>,
 ) -> Result<Response, ApiError> {
-    let duration = match (body.months, body.days, body.perpetual) {
-        (Some(m), None, false) if m > 0 => PlanDuration::Months(m),
-        (None, Some(d), false) if d > 0 => PlanDuration::Days(d),
-        (None, None, true) => PlanDuration::Perpetual,
-        _ => return Err(ApiError::bad_request(
-            "give exactly one of `months` (at least 1), `days` (at least 1) or `perpetual: true`",
-        )),
-    };
-    let seats = body.devices.unwrap_or(1);
-    if seats == 0 {
-        return Err(ApiError::bad_request("a plan needs at least 1 device seat"));
-    }
+    let duration =
+        duration_of(body.months, body.days, body.perpetual).map_err(ApiError::from_domain)?;
     let plan = Plan {
         id: body.id,
         product_id: body.product,
         duration,
-        seats,
+        seats: body.devices.unwrap_or(1),
     };
-    state
+    let plan = state
         .services
         .store
-        .create_plan(&state.actor(&caller), plan.clone())
+        .execute(CreatePlan(plan), &state.actor(&caller))
         .await
         .map_err(ApiError::from_store)?;
-    Ok((StatusCode::CREATED, Json(plan_json(&plan))).into_response())
+    Ok((StatusCode::CREATED, Json(PlanView::from(&plan))).into_response())
 }

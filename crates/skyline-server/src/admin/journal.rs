@@ -13,13 +13,18 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream;
 use serde::Deserialize;
-use serde_json::{json, Value as Json_};
 
 use super::auth::Caller;
 use super::licenses::digest;
 use super::{since_arg, AdminState, ApiRoutes, PathArgs, QueryArgs};
 use crate::api_error::ApiError;
-use crate::store::{AdminToken, AuditFilter, Store, TelemetryQuery, TelemetryRow};
+use crate::domain::tokens::RevokeAdminToken;
+use crate::domain::{AuditFilter, TelemetryQuery};
+use crate::store::Store;
+use crate::views::{
+    export_line, AdminTokenView, AuditView, ExportFormat, TelemetryEventView, TelemetryPage,
+    CSV_HEADER,
+};
 
 /// Rows per page: the default and the most of a telemetry or audit query.
 const DEFAULT_PAGE: u32 = 1_000;
@@ -56,12 +61,6 @@ fn page_size(limit: Option<u32>) -> Result<u32, ApiError> {
     }
 }
 
-fn event_json(row: &TelemetryRow) -> Json_ {
-    json!({"id": row.id, "licenseId": row.license_id, "event": row.event,
-           "clientTime": row.client_time, "receivedAt": row.received_at,
-           "data": row.data.clone().unwrap_or(Json_::Null)})
-}
-
 type Admin = State<Arc<AdminState>>;
 
 #[derive(Debug, Deserialize)]
@@ -76,7 +75,7 @@ async fn query_telemetry(
     State(state): Admin,
     PathArgs(product_id): PathArgs<String>,
     QueryArgs(args): QueryArgs<TelemetryArgs>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<TelemetryPage>, ApiError> {
     let limit = page_size(args.limit)?;
     let rows = state
         .services
@@ -92,10 +91,10 @@ async fn query_telemetry(
     let next = (rows.len() == limit as usize)
         .then(|| rows.last().map(|r| r.id))
         .flatten();
-    Ok(Json(json!({
-        "events": rows.iter().map(event_json).collect::<Vec<_>>(),
-        "nextAfterId": next,
-    })))
+    Ok(Json(TelemetryPage {
+        events: rows.iter().map(TelemetryEventView::from).collect(),
+        next_after_id: next,
+    }))
 }
 
 #[derive(Debug, Deserialize)]
@@ -105,43 +104,11 @@ struct ExportArgs {
     format: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Jsonl,
-    Csv,
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
-}
-
-fn export_line(row: &TelemetryRow, format: Format) -> String {
-    match format {
-        Format::Jsonl => format!("{}\n", event_json(row)),
-        Format::Csv => {
-            let data = row.data.clone().unwrap_or(Json_::Null).to_string();
-            format!(
-                "{},{},{},{},{},{}\n",
-                row.id,
-                row.license_id,
-                csv_field(&row.event),
-                row.client_time,
-                row.received_at,
-                csv_field(&data)
-            )
-        }
-    }
-}
-
 /// Where a streamed export is: the next page starts after `after_id`.
 struct ExportCursor {
-    store: Arc<dyn Store>,
+    store: Store,
     query: TelemetryQuery,
-    format: Format,
+    format: ExportFormat,
     header: bool,
     done: bool,
 }
@@ -155,8 +122,8 @@ async fn next_page(
     let mut chunk = String::new();
     if cursor.header {
         cursor.header = false;
-        if cursor.format == Format::Csv {
-            chunk.push_str("id,license_id,event,client_time,received_at,data\n");
+        if cursor.format == ExportFormat::Csv {
+            chunk.push_str(CSV_HEADER);
         }
     }
     match cursor.store.export_telemetry(cursor.query.clone()).await {
@@ -187,8 +154,8 @@ async fn export_telemetry(
     QueryArgs(args): QueryArgs<ExportArgs>,
 ) -> Result<Response, ApiError> {
     let format = match args.format.as_deref() {
-        None | Some("jsonl") => Format::Jsonl,
-        Some("csv") => Format::Csv,
+        None | Some("jsonl") => ExportFormat::Jsonl,
+        Some("csv") => ExportFormat::Csv,
         Some(_) => return Err(ApiError::bad_request("`format` must be `jsonl` or `csv`")),
     };
     let cursor = ExportCursor {
@@ -204,8 +171,8 @@ async fn export_telemetry(
         done: false,
     };
     let content_type = match format {
-        Format::Jsonl => "application/x-ndjson",
-        Format::Csv => "text/csv; charset=utf-8",
+        ExportFormat::Jsonl => "application/x-ndjson",
+        ExportFormat::Csv => "text/csv; charset=utf-8",
     };
     let body = Body::from_stream(stream::unfold(cursor, next_page));
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
@@ -222,7 +189,7 @@ struct AuditArgs {
 async fn list_audit(
     State(state): Admin,
     QueryArgs(args): QueryArgs<AuditArgs>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<Vec<AuditView>>, ApiError> {
     let filter = AuditFilter {
         license: args
             .license
@@ -238,43 +205,29 @@ async fn list_audit(
         .list_audit(filter)
         .await
         .map_err(ApiError::from_store)?;
-    let rows: Vec<Json_> = records
-        .iter()
-        .map(|r| {
-            json!({"id": r.id, "at": r.at, "actor": r.actor, "action": r.action.as_str(),
-                   "product": r.product_id, "licenseId": r.license_id, "key": r.key_suffix,
-                   "detail": r.detail})
-        })
-        .collect();
-    Ok(Json(Json_::Array(rows)))
+    Ok(Json(records.iter().map(AuditView::from).collect()))
 }
 
-/// A token as the API shows it (never its secret).
-pub fn token_json(t: &AdminToken) -> Json_ {
-    json!({"id": t.id, "name": t.name, "readOnly": t.read_only, "createdAt": t.created_at,
-           "lastUsedAt": t.last_used_at, "revokedAt": t.revoked_at})
-}
-
-async fn list_tokens(State(state): Admin) -> Result<Json<Json_>, ApiError> {
+async fn list_tokens(State(state): Admin) -> Result<Json<Vec<AdminTokenView>>, ApiError> {
     let tokens = state
         .services
         .store
         .list_admin_tokens()
         .await
         .map_err(ApiError::from_store)?;
-    Ok(Json(tokens.iter().map(token_json).collect()))
+    Ok(Json(tokens.iter().map(AdminTokenView::from).collect()))
 }
 
 async fn revoke_token(
     State(state): Admin,
     Extension(caller): Extension<Caller>,
     PathArgs(token_id): PathArgs<String>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<AdminTokenView>, ApiError> {
     let token = state
         .services
         .store
-        .revoke_admin_token(&state.actor(&caller), &token_id)
+        .execute(RevokeAdminToken { id: token_id }, &state.actor(&caller))
         .await
         .map_err(ApiError::from_store)?;
-    Ok(Json(token_json(&token)))
+    Ok(Json(AdminTokenView::from(&token)))
 }

@@ -9,18 +9,18 @@ use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value as Json_};
 use skyline_protocol::dates::{format_date, parse_date};
-use skyline_protocol::license_key;
 
 use super::auth::Caller;
 use super::{AdminState, ApiRoutes, JsonBody, PathArgs, QueryArgs};
 use crate::api_error::ApiError;
+use crate::domain::catalog::{CreateLicenses, MAX_KEYS_PER_COMMAND};
+use crate::domain::licenses::{ResetDevices, RevokeLicense, SetExpiry};
+use crate::domain::DeviceSelector;
 use crate::license_index::LicenseDigest;
-use crate::store::{LicenseInfo, NewLicense};
-
-/// Most keys one request may create.
-pub const MAX_KEYS_PER_REQUEST: u32 = 10_000;
+use crate::views::{
+    CreatedLicenses, DeviceChoice, Expiry, LicenseView, NewLicenses, Reset, Revoked,
+};
 
 pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
     routes
@@ -38,28 +38,16 @@ pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
 
 /// The digest of a key typed by an API client, or a 400.
 pub(super) fn digest(state: &AdminState, typed: &str) -> Result<LicenseDigest, ApiError> {
-    license_key::normalize(typed)
-        .map(|key| state.services.license_index.digest(&key))
+    state
+        .services
+        .store
+        .license_index()
+        .digest_typed(typed)
         .ok_or_else(|| {
             ApiError::bad_request(
                 "not a license key: expected 25 letters and digits, XXXXX-XXXXX-XXXXX-XXXXX-XXXXX",
             )
         })
-}
-
-/// A license as the API shows it (never the key, only its last group).
-pub(super) fn license_json(l: &LicenseInfo) -> Json_ {
-    json!({
-        "id": l.id, "product": l.product_id, "plan": l.plan_id, "key": l.key_suffix,
-        "status": l.status.as_str(),
-        "activationDate": l.activation_date.map(format_date),
-        "expiryDate": l.expiry_date.map(format_date),
-        "devices": l.devices.iter().map(|d| json!({
-            "serialNumber": d.serial_number, "csProductUUID": d.cs_product_uuid,
-            "boundOn": format_date(d.bound_on), "lastLogin": d.last_login,
-            "previousLastLogin": d.previous_last_login, "locked": d.locked,
-        })).collect::<Vec<_>>(),
-    })
 }
 
 type Admin = State<Arc<AdminState>>;
@@ -72,21 +60,14 @@ struct ProductFilter {
 async fn list_licenses(
     State(state): Admin,
     QueryArgs(filter): QueryArgs<ProductFilter>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<Vec<LicenseView>>, ApiError> {
     let licenses = state
         .services
         .store
         .list_licenses(filter.product.as_deref())
         .await
         .map_err(ApiError::from_store)?;
-    Ok(Json(licenses.iter().map(license_json).collect()))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewLicenses {
-    plan: String,
-    count: Option<u32>,
+    Ok(Json(licenses.iter().map(LicenseView::from).collect()))
 }
 
 async fn create_licenses(
@@ -94,66 +75,61 @@ async fn create_licenses(
     Extension(caller): Extension<Caller>,
     JsonBody(body): JsonBody<NewLicenses>,
 ) -> Result<Response, ApiError> {
-    let count = body.count.unwrap_or(1);
-    if !(1..=MAX_KEYS_PER_REQUEST).contains(&count) {
+    let count = body.count.unwrap_or(1) as usize;
+    if !(1..=MAX_KEYS_PER_COMMAND).contains(&count) {
         return Err(ApiError::bad_request(format!(
-            "`count` must be 1 to {MAX_KEYS_PER_REQUEST}"
+            "`count` must be 1 to {MAX_KEYS_PER_COMMAND}"
         )));
     }
-    let mut keys = Vec::with_capacity(count as usize);
-    let mut new = Vec::with_capacity(count as usize);
-    for _ in 0..count {
-        let key = license_key::generate()
-            .map_err(|_| ApiError::internal(&"the system random generator failed"))?;
-        new.push(NewLicense {
-            digest: state.services.license_index.digest(&key),
-            last_group: license_key::last_group(&key).to_owned(),
-        });
-        keys.push(key);
-    }
-    state
-        .services
-        .store
-        .create_licenses(&state.actor(&caller), &body.plan, new)
+    let store = &state.services.store;
+    let (keys, records) = store
+        .license_index()
+        .generate_keys(count)
+        .map_err(|e| ApiError::internal(&e))?;
+    let command = CreateLicenses {
+        plan_id: body.plan.clone(),
+        keys: records,
+    };
+    store
+        .execute(command, &state.actor(&caller))
         .await
         .map_err(ApiError::from_store)?;
     // The keys are shown only now that they are committed, and never again.
-    let body = json!({"plan": body.plan, "keys": keys});
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let created = CreatedLicenses {
+        plan: body.plan,
+        keys: keys.iter().map(|k| k.to_string()).collect(),
+    };
+    Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
 async fn show_license(
     State(state): Admin,
     PathArgs(key): PathArgs<String>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<LicenseView>, ApiError> {
     let info = state
         .services
         .store
         .find_license(&digest(&state, &key)?)
         .await
         .map_err(ApiError::from_store)?;
-    Ok(Json(license_json(&info)))
+    Ok(Json(LicenseView::from(&info)))
 }
 
 async fn revoke_license(
     State(state): Admin,
     Extension(caller): Extension<Caller>,
     PathArgs(key): PathArgs<String>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<Revoked>, ApiError> {
+    let command = RevokeLicense {
+        license: digest(&state, &key)?,
+    };
     state
         .services
         .store
-        .revoke_license(&state.actor(&caller), &digest(&state, &key)?)
+        .execute(command, &state.actor(&caller))
         .await
         .map_err(ApiError::from_store)?;
-    Ok(Json(json!({"revoked": true})))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeviceChoice {
-    /// Only this device (serial number); default: every device of the key.
-    device: Option<String>,
+    Ok(Json(Revoked { revoked: true }))
 }
 
 async fn reset_device(
@@ -161,21 +137,24 @@ async fn reset_device(
     Extension(caller): Extension<Caller>,
     PathArgs(key): PathArgs<String>,
     body: Bytes,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<Reset>, ApiError> {
     // The body is optional: none (or `{}`) resets every device.
     let choice: DeviceChoice = if body.iter().all(u8::is_ascii_whitespace) {
         DeviceChoice::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(e.to_string()))?
     };
+    let command = ResetDevices {
+        license: digest(&state, &key)?,
+        which: match &choice.device {
+            Some(serial) => DeviceSelector::Serial(serial.clone()),
+            None => DeviceSelector::All,
+        },
+    };
     let reset = state
         .services
         .store
-        .reset_device(
-            &state.actor(&caller),
-            &digest(&state, &key)?,
-            choice.device.as_deref(),
-        )
+        .execute(command, &state.actor(&caller))
         .await
         .map_err(ApiError::from_store)?;
     if reset == 0 {
@@ -187,13 +166,7 @@ async fn reset_device(
             },
         ));
     }
-    Ok(Json(json!({"reset": reset})))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Expiry {
-    expiry_date: String,
+    Ok(Json(Reset { reset }))
 }
 
 async fn set_expiry(
@@ -201,18 +174,24 @@ async fn set_expiry(
     Extension(caller): Extension<Caller>,
     PathArgs(key): PathArgs<String>,
     JsonBody(body): JsonBody<Expiry>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<Expiry>, ApiError> {
     let date = parse_date(&body.expiry_date).ok_or_else(|| {
         ApiError::bad_request(format!(
             "`{}` is not a date; use YYYY-MM-DD",
             body.expiry_date
         ))
     })?;
+    let command = SetExpiry {
+        license: digest(&state, &key)?,
+        expiry: date,
+    };
     state
         .services
         .store
-        .set_expiry(&state.actor(&caller), &digest(&state, &key)?, date)
+        .execute(command, &state.actor(&caller))
         .await
         .map_err(ApiError::from_store)?;
-    Ok(Json(json!({"expiryDate": format_date(date)})))
+    Ok(Json(Expiry {
+        expiry_date: format_date(date),
+    }))
 }

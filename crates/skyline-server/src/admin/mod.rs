@@ -27,9 +27,6 @@ pub mod openapi;
 mod releases;
 mod toggles;
 
-pub use journal::token_json;
-pub use releases::release_json;
-
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -50,12 +47,11 @@ use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use crate::api_error::ApiError;
-use crate::config::ReleaseStorage;
+use crate::domain::Actor;
 use crate::rate_limit::RateLimiter;
-use crate::releases::{blob_store, BlobStore, DEFAULT_MAX_ARTIFACT_BYTES};
+use crate::releases::DEFAULT_MAX_ARTIFACT_BYTES;
 use crate::security::SecurityLog;
-use crate::server::{PeerAddr, Services};
-use crate::store::Actor;
+use crate::{PeerAddr, Services};
 
 /// The admin API's default address: loopback only.
 pub const DEFAULT_ADMIN_LISTEN: SocketAddr =
@@ -68,9 +64,6 @@ pub struct AdminConfig {
     pub requests_per_minute: u32,
     /// Largest release artifact accepted by an upload, in bytes.
     pub max_upload_bytes: u64,
-    /// Where published artifacts are stored (the same place the download
-    /// routes read).
-    pub releases: ReleaseStorage,
     /// Time allowed for requests in flight at shutdown.
     pub shutdown_grace: Duration,
 }
@@ -80,7 +73,6 @@ impl Default for AdminConfig {
         AdminConfig {
             requests_per_minute: 600,
             max_upload_bytes: DEFAULT_MAX_ARTIFACT_BYTES,
-            releases: ReleaseStorage::Off,
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -91,7 +83,6 @@ impl Default for AdminConfig {
 pub(crate) struct AdminState {
     pub config: AdminConfig,
     pub services: Services,
-    pub blobs: Option<Arc<dyn BlobStore>>,
     pub limiter: RateLimiter<String>,
     pub security: Arc<SecurityLog>,
 }
@@ -122,7 +113,6 @@ where
 {
     let state = Arc::new(AdminState {
         limiter: RateLimiter::new(config.requests_per_minute, Duration::from_secs(60)),
-        blobs: blob_store(&config.releases, services.store.as_ref()),
         security: Arc::new(SecurityLog::new(
             services.store.clone(),
             services.clock.clone(),

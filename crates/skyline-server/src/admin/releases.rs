@@ -9,17 +9,17 @@ use axum::extract::{Extension, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::Engine;
 use futures_util::TryStreamExt;
 use serde::Deserialize;
-use serde_json::{json, Value as Json_};
 use tokio_util::io::StreamReader;
 
 use super::auth::Caller;
 use super::{AdminState, ApiRoutes, PathArgs, QueryArgs};
 use crate::api_error::ApiError;
+use crate::domain::releases::SetReleaseYanked;
+use crate::domain::{ReleaseChannel, ReleaseRef};
 use crate::releases::{publish, PublishRequest};
-use crate::store::{Release, ReleaseChannel, ReleaseRef};
+use crate::views::ReleaseView;
 
 pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
     routes
@@ -45,30 +45,19 @@ pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
         )
 }
 
-/// A release as the API (and `skyline release list --json`) shows it.
-pub fn release_json(r: &Release) -> Json_ {
-    json!({
-        "id": r.id, "product": r.product_id, "version": r.version, "platform": r.platform,
-        "channel": r.channel.as_str(), "fileName": r.file_name, "size": r.size,
-        "sha256": hex::encode(r.sha256),
-        "signature": base64::engine::general_purpose::STANDARD.encode(r.signature),
-        "yanked": r.yanked, "publishedAt": r.published_at,
-    })
-}
-
 type Admin = State<Arc<AdminState>>;
 
 async fn list_releases(
     State(state): Admin,
     PathArgs(product_id): PathArgs<String>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<Vec<ReleaseView>>, ApiError> {
     let releases = state
         .services
         .store
         .list_releases(&product_id)
         .await
         .map_err(ApiError::from_store)?;
-    Ok(Json(releases.iter().map(release_json).collect()))
+    Ok(Json(releases.iter().map(ReleaseView::from).collect()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -88,7 +77,7 @@ async fn publish_release(
     QueryArgs(args): QueryArgs<PublishArgs>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let Some(blobs) = state.blobs.clone() else {
+    let Some(blobs) = state.services.blobs.clone() else {
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "UNSUPPORTED",
@@ -116,7 +105,7 @@ async fn publish_release(
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let mut reader = StreamReader::new(stream);
     let release = publish(
-        state.services.store.as_ref(),
+        &state.services.store,
         blobs.as_ref(),
         &state.services.identity,
         &state.actor(&caller),
@@ -126,7 +115,7 @@ async fn publish_release(
     )
     .await
     .map_err(ApiError::from_publish)?;
-    Ok((StatusCode::CREATED, Json(release_json(&release))).into_response())
+    Ok((StatusCode::CREATED, Json(ReleaseView::from(&release))).into_response())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -141,19 +130,22 @@ async fn set_yanked(
     (product_id, version): (String, String),
     platform: Option<String>,
     yanked: bool,
-) -> Result<Json<Json_>, ApiError> {
-    let release = ReleaseRef {
-        product_id,
-        version,
-        platform: platform.filter(|p| !p.is_empty()),
+) -> Result<Json<ReleaseView>, ApiError> {
+    let command = SetReleaseYanked {
+        release: ReleaseRef {
+            product_id,
+            version,
+            platform: platform.filter(|p| !p.is_empty()),
+        },
+        yanked,
     };
     let release = state
         .services
         .store
-        .set_release_yanked(&state.actor(caller), &release, yanked)
+        .execute(command, &state.actor(caller))
         .await
         .map_err(ApiError::from_store)?;
-    Ok(Json(release_json(&release)))
+    Ok(Json(ReleaseView::from(&release)))
 }
 
 async fn yank(
@@ -161,7 +153,7 @@ async fn yank(
     Extension(caller): Extension<Caller>,
     PathArgs(path): PathArgs<(String, String)>,
     QueryArgs(arg): QueryArgs<PlatformArg>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<ReleaseView>, ApiError> {
     set_yanked(&state, &caller, path, arg.platform, true).await
 }
 
@@ -170,6 +162,6 @@ async fn unyank(
     Extension(caller): Extension<Caller>,
     PathArgs(path): PathArgs<(String, String)>,
     QueryArgs(arg): QueryArgs<PlatformArg>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<ReleaseView>, ApiError> {
     set_yanked(&state, &caller, path, arg.platform, false).await
 }

@@ -6,14 +6,15 @@ use axum::extract::{Extension, State};
 use axum::http::Method;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value as Json_};
 use skyline_protocol::methods::ToggleValue;
 
 use super::auth::Caller;
 use super::licenses::digest;
 use super::{AdminState, ApiRoutes, JsonBody, PathArgs, QueryArgs};
 use crate::api_error::ApiError;
-use crate::store::{ToggleLayer, ToggleScope};
+use crate::domain::toggles::{RemoveToggle, SetToggle};
+use crate::domain::ToggleScope;
+use crate::views::{NewToggleValue, Removed, ToggleSet, ToggleValueView, ToggleView};
 
 pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
     routes
@@ -32,41 +33,6 @@ pub(super) fn routes(routes: ApiRoutes) -> ApiRoutes {
             "/admin/products/{product_id}/toggles/{name}",
             remove_toggle,
         )
-}
-
-fn value_json(value: &ToggleValue) -> Json_ {
-    match value {
-        ToggleValue::Int(i) => json!(i),
-        ToggleValue::Float(f) => json!(f),
-        ToggleValue::Bool(b) => json!(b),
-        ToggleValue::String(s) => json!(s),
-    }
-}
-
-fn value_from_json(value: &Json_) -> Result<ToggleValue, ApiError> {
-    match value {
-        Json_::Bool(b) => Ok(ToggleValue::Bool(*b)),
-        Json_::String(s) => Ok(ToggleValue::String(s.clone())),
-        Json_::Number(n) => n
-            .as_i64()
-            .map(ToggleValue::Int)
-            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(ToggleValue::Float))
-            .ok_or_else(|| ApiError::bad_request("`value` is out of range")),
-        _ => Err(ApiError::bad_request(
-            "`value` must be an integer, a float, a boolean or a string",
-        )),
-    }
-}
-
-fn layer_json(layer: &ToggleLayer) -> Json_ {
-    match layer {
-        ToggleLayer::Product => json!({"scope": "product"}),
-        ToggleLayer::Plan(plan) => json!({"scope": "plan", "plan": plan}),
-        ToggleLayer::License {
-            license_id,
-            key_suffix,
-        } => json!({"scope": "license", "licenseId": license_id, "key": key_suffix}),
-    }
 }
 
 /// Where a value is set: the product, one plan (`plan`) or one key (`license`).
@@ -90,69 +56,44 @@ fn scope(
     }
 }
 
-fn check_name(name: &str) -> Result<(), ApiError> {
-    if name.is_empty() || name.len() > 128 {
-        return Err(ApiError::bad_request(
-            "a toggle name must be 1 to 128 characters",
-        ));
-    }
-    Ok(())
-}
-
 type Admin = State<Arc<AdminState>>;
 
 async fn list_toggles(
     State(state): Admin,
     PathArgs(product_id): PathArgs<String>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<Json<Vec<ToggleView>>, ApiError> {
     let settings = state
         .services
         .store
         .list_toggles(&product_id)
         .await
         .map_err(ApiError::from_store)?;
-    let rows: Vec<Json_> = settings
-        .iter()
-        .map(|s| {
-            let mut row = layer_json(&s.layer);
-            row["name"] = json!(s.name);
-            row["value"] = value_json(&s.value);
-            row
-        })
-        .collect();
-    Ok(Json(Json_::Array(rows)))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewValue {
-    value: Json_,
-    plan: Option<String>,
-    license: Option<String>,
+    Ok(Json(settings.iter().map(ToggleView::from).collect()))
 }
 
 async fn set_toggle(
     State(state): Admin,
     Extension(caller): Extension<Caller>,
     PathArgs((product_id, name)): PathArgs<(String, String)>,
-    JsonBody(body): JsonBody<NewValue>,
-) -> Result<Json<Json_>, ApiError> {
-    check_name(&name)?;
-    let value = value_from_json(&body.value)?;
-    let scope = scope(&state, body.plan, body.license.as_deref())?;
+    JsonBody(body): JsonBody<NewToggleValue>,
+) -> Result<Json<ToggleSet>, ApiError> {
+    let value = ToggleValue::from(body.value);
+    let command = SetToggle {
+        scope: scope(&state, body.plan, body.license.as_deref())?,
+        product_id,
+        name: name.clone(),
+        value: value.clone(),
+    };
     state
         .services
         .store
-        .set_toggle(
-            &state.actor(&caller),
-            &product_id,
-            scope,
-            &name,
-            value.clone(),
-        )
+        .execute(command, &state.actor(&caller))
         .await
         .map_err(ApiError::from_store)?;
-    Ok(Json(json!({"name": name, "value": value_json(&value)})))
+    Ok(Json(ToggleSet {
+        name,
+        value: ToggleValueView::from(&value),
+    }))
 }
 
 async fn remove_toggle(
@@ -160,13 +101,16 @@ async fn remove_toggle(
     Extension(caller): Extension<Caller>,
     PathArgs((product_id, name)): PathArgs<(String, String)>,
     QueryArgs(where_): QueryArgs<Scope>,
-) -> Result<Json<Json_>, ApiError> {
-    check_name(&name)?;
-    let scope = scope(&state, where_.plan, where_.license.as_deref())?;
+) -> Result<Json<Removed>, ApiError> {
+    let command = RemoveToggle {
+        scope: scope(&state, where_.plan, where_.license.as_deref())?,
+        product_id,
+        name: name.clone(),
+    };
     let removed = state
         .services
         .store
-        .remove_toggle(&state.actor(&caller), &product_id, scope, &name)
+        .execute(command, &state.actor(&caller))
         .await
         .map_err(ApiError::from_store)?;
     if !removed {
@@ -175,5 +119,5 @@ async fn remove_toggle(
             format!("toggle `{name}` is not set there"),
         ));
     }
-    Ok(Json(json!({"removed": true})))
+    Ok(Json(Removed { removed: true }))
 }

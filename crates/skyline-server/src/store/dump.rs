@@ -34,8 +34,9 @@ use serde::{Deserialize, Serialize};
 use skyline_protocol::dates::PlanDuration;
 use skyline_protocol::methods::ToggleValue;
 
-use super::codec;
-use super::{Sha256Digest, StoreError};
+use super::rows::{self, Columns};
+use super::StoreError;
+use crate::domain::Sha256Digest;
 
 /// The most bytes of an artifact one [`DumpRecord::ReleaseBlob`] carries.
 pub const ARTIFACT_PIECE_BYTES: usize = 64 * 1024;
@@ -367,6 +368,10 @@ pub(crate) struct ImportCheck {
     counts: DumpCounts,
     rank: usize,
     ended: bool,
+    /// Whether the settings carried the license index secret, or only the
+    /// check an earlier version kept of it.
+    index_secret: bool,
+    legacy_check: bool,
 }
 
 impl ImportCheck {
@@ -385,6 +390,15 @@ impl ImportCheck {
                 record.kind(),
                 DumpRecord::ORDER[self.rank]
             )));
+        }
+        if let DumpRecord::Setting { name, .. } = record {
+            self.index_secret |= name == crate::license_index::SECRET_SETTING;
+            self.legacy_check |= name == crate::license_index::LEGACY_CHECK_SETTING;
+        } else if self.rank == 0 && self.legacy_check && !self.index_secret {
+            return Err(bad_dump(
+                "it names its license index by a check only (an earlier version made it): \
+                 `skyline import` adds the secret when given the identity key",
+            ));
         }
         self.rank = rank;
         if let DumpRecord::End { records } = record {
@@ -544,7 +558,7 @@ pub(crate) fn dumped_signature(text: &str) -> Result<Vec<u8>, StoreError> {
 
 /// The refusal of artifacts by a store that keeps them in a directory.
 pub(crate) fn artifacts_elsewhere() -> StoreError {
-    StoreError::Invalid(
+    StoreError::Dump(
         "this database keeps no release artifacts (they are files in the releases \
          directory): `skyline import` writes a dump's artifacts there"
             .into(),
@@ -553,23 +567,23 @@ pub(crate) fn artifacts_elsewhere() -> StoreError {
 
 /// The dump cannot be imported.
 pub(crate) fn bad_dump(why: &str) -> StoreError {
-    StoreError::Invalid(format!("the dump is not usable: {why}"))
+    StoreError::Dump(why.to_owned())
 }
 
 /// Reads a dumped `YYYY-MM-DD`.
 pub(crate) fn dumped_date(text: &str) -> Result<NaiveDate, StoreError> {
-    codec::date_from_text(text).map_err(|_| bad_dump(&format!("`{text}` is not a date")))
+    rows::date_from_text(text).map_err(|_| bad_dump(&format!("`{text}` is not a date")))
 }
 
 /// Reads a dumped plan duration.
 pub(crate) fn dumped_duration(text: &str) -> Result<PlanDuration, StoreError> {
-    codec::duration_from_text(text)
+    rows::duration_from_text(text)
         .map_err(|_| bad_dump(&format!("`{text}` is not a plan duration")))
 }
 
 /// Reads a dumped toggle value.
 pub(crate) fn dumped_toggle(kind: &str, text: &str) -> Result<ToggleValue, StoreError> {
-    codec::toggle_from_text(kind, text)
+    rows::toggle_from_text(kind, text)
         .map_err(|_| bad_dump(&format!("`{text}` is not a toggle value of type `{kind}`")))
 }
 
@@ -583,21 +597,184 @@ pub(crate) fn dumped_digest(text: &str) -> Result<Vec<u8>, StoreError> {
 
 /// The refusal of an import into a database that already has data.
 pub(crate) fn not_empty() -> StoreError {
-    StoreError::Invalid(
+    StoreError::Dump(
         "the database is not empty: import only into a new database (it has products, \
          telemetry or audit entries already)"
             .into(),
     )
 }
 
-/// The refusal of a dump made under another license index secret.
-pub(crate) fn other_index() -> StoreError {
-    StoreError::Invalid(
-        "the dump's license keys were indexed with another identity key: import with the \
-         identity key of the exported deployment"
-            .into(),
-    )
+/// An export whose reader went away.
+pub(crate) fn cancelled() -> StoreError {
+    super::error::stopped("the export was cancelled: its reader stopped")
 }
+
+// --- Rows into records ----------------------------------------------------
+//
+// Each backend selects every table in dump order with the columns listed
+// here ([`EXPORTS`]), in its own SQL, and maps each row with the function
+// beside it. The mapping is written once.
+
+/// A table's columns in dump order, and how one of its rows becomes a record.
+pub(crate) struct Export {
+    /// The table.
+    pub table: &'static str,
+    /// The columns to select, in the order the mapper reads them.
+    pub columns: &'static str,
+    /// The row mapper.
+    pub record: fn(&dyn Columns) -> Result<DumpRecord, StoreError>,
+}
+
+/// Every table, in [`DumpRecord::ORDER`].
+pub(crate) const EXPORTS: [Export; 10] = [
+    Export {
+        table: "settings",
+        columns: "name, value",
+        record: |r| {
+            Ok(DumpRecord::Setting {
+                name: r.text(0)?,
+                value: r.text(1)?,
+            })
+        },
+    },
+    Export {
+        table: "products",
+        columns: "id, min_version, enabled",
+        record: |r| {
+            Ok(DumpRecord::Product {
+                id: r.text(0)?,
+                min_version: r.text(1)?,
+                enabled: r.flag(2)?,
+            })
+        },
+    },
+    Export {
+        table: "plans",
+        columns: "id, product_id, duration, seats",
+        record: |r| {
+            Ok(DumpRecord::Plan {
+                id: r.text(0)?,
+                product_id: r.text(1)?,
+                duration: r.text(2)?,
+                seats: r.count(3)?,
+            })
+        },
+    },
+    Export {
+        table: "licenses",
+        columns: "id, key_digest, key_last_group, plan_id, status, activation_date, expiry_date",
+        record: |r| {
+            Ok(DumpRecord::License {
+                id: r.int(0)?,
+                key_digest: hex::encode(r.bytes(1)?),
+                key_last_group: r.text(2)?,
+                plan_id: r.text(3)?,
+                status: r.text(4)?,
+                activation_date: r.opt_date(5)?.map(skyline_protocol::dates::format_date),
+                expiry_date: r.opt_date(6)?.map(skyline_protocol::dates::format_date),
+            })
+        },
+    },
+    Export {
+        table: "devices",
+        columns: "license_id, serial_number, cs_product_uuid, bound_on, last_login, \
+                  previous_last_login, locked",
+        record: |r| {
+            Ok(DumpRecord::Device {
+                license_id: r.int(0)?,
+                serial_number: r.text(1)?,
+                cs_product_uuid: r.text(2)?,
+                bound_on: skyline_protocol::dates::format_date(r.date(3)?),
+                last_login: r.opt_int(4)?,
+                previous_last_login: r.opt_int(5)?,
+                locked: r.flag(6)?,
+            })
+        },
+    },
+    Export {
+        table: "toggles",
+        columns: "id, product_id, scope, plan_id, license_id, name, value_type, value",
+        record: |r| {
+            Ok(DumpRecord::Toggle {
+                id: r.int(0)?,
+                product_id: r.text(1)?,
+                scope: r.text(2)?,
+                plan_id: r.opt_text(3)?,
+                license_id: r.opt_int(4)?,
+                name: r.text(5)?,
+                value_type: r.text(6)?,
+                value: r.text(7)?,
+            })
+        },
+    },
+    Export {
+        table: "releases",
+        columns: "id, product_id, version, platform, channel, file_name, size, sha256, \
+                  signature, yanked, published_at",
+        record: |r| {
+            let platform = r.text(3)?;
+            Ok(DumpRecord::Release {
+                id: r.int(0)?,
+                product_id: r.text(1)?,
+                version: r.text(2)?,
+                platform: (!platform.is_empty()).then_some(platform),
+                channel: r.text(4)?,
+                file_name: r.text(5)?,
+                size: u64::try_from(r.int(6)?)
+                    .map_err(|_| super::error::corrupt("a stored release size is negative"))?,
+                sha256: hex::encode(r.bytes(7)?),
+                signature: hex::encode(r.bytes(8)?),
+                yanked: r.flag(9)?,
+                published_at: r.int(10)?,
+            })
+        },
+    },
+    Export {
+        table: "admin_tokens",
+        columns: "id, name, read_only, secret_hash, created_at, last_used_at, revoked_at",
+        record: |r| {
+            Ok(DumpRecord::AdminToken {
+                id: r.text(0)?,
+                name: r.text(1)?,
+                read_only: r.flag(2)?,
+                secret_hash: hex::encode(r.bytes(3)?),
+                created_at: r.int(4)?,
+                last_used_at: r.opt_int(5)?,
+                revoked_at: r.opt_int(6)?,
+            })
+        },
+    },
+    Export {
+        table: "audit_log",
+        columns: "id, at, actor, action, product_id, license_id, detail",
+        record: |r| {
+            Ok(DumpRecord::Audit {
+                id: r.int(0)?,
+                at: r.int(1)?,
+                actor: r.text(2)?,
+                action: r.text(3)?,
+                product_id: r.opt_text(4)?,
+                license_id: r.opt_int(5)?,
+                detail: r.text(6)?,
+            })
+        },
+    },
+    Export {
+        table: "telemetry",
+        columns: "id, license_id, product_id, event, data, client_time, received_at",
+        record: |r| {
+            Ok(DumpRecord::Telemetry {
+                id: r.int(0)?,
+                license_id: r.int(1)?,
+                product_id: r.text(2)?,
+                event: r.text(3)?,
+                data: r.opt_text(4)?,
+                client_time: r.int(5)?,
+                received_at: r.int(6)?,
+            })
+        },
+    },
+];
 
 #[cfg(test)]
 mod tests {

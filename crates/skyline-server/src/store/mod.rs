@@ -1,193 +1,135 @@
-//! The storage layer: products, plans, license keys, device seats, feature
-//! toggles, telemetry and the audit log, behind one [`Store`] trait used as
-//! `Arc<dyn Store>`.
+//! Persistence: the [`Store`] every front door uses, over a [`Backend`]
+//! (SQLite or PostgreSQL, chosen by the database URL) that only loads,
+//! writes and queries rows.
 //!
 //! # Layout
 //!
 //! | module | what it holds |
 //! | --- | --- |
-//! | this file | the [`Store`] trait and [`open`], which picks a backend from the database URL |
-//! | [`types`] | commands, outcomes and records ([`StartSessionCommand`], [`Refusal`], [`LicenseInfo`], …) |
-//! | [`error`] | [`StoreError`] |
-//! | `codec` | text forms of durations, dates and toggle values shared by SQL backends |
+//! | this file | [`Store`] (commands, queries), the [`Backend`] trait, [`open`] by database URL |
+//! | [`error`] | [`StoreError`], [`BackendError`] (its source kept, retryable by code) |
+//! | `rows` | row mapping written once for both backends ([`Columns`](rows::Columns)) |
 //! | `json` | [`json_from_msgpack`] for telemetry `data` |
-//! | `rules` | the `start-session` decisions that need no database, shared by the backends |
-//! | [`dump`] | [`DumpRecord`]: every row (and release artifact) in a backend-neutral form, for export and import |
-//! | [`sqlite`] | the SQLite backend: one writer thread with group commit, a pool of readers |
-//! | [`postgres`] | the PostgreSQL backend: a connection pool, row locks, telemetry group commit, release artifacts in the database |
+//! | [`dump`] | [`DumpRecord`]: every row (and release artifact) in a backend-neutral form |
+//! | [`sqlite`] | SQLite: one writer thread with group commit, a pool of readers |
+//! | [`postgres`] | PostgreSQL: a pool, row locks and retries, telemetry group commit, artifacts in the database |
 //!
-//! The store never reads the clock (today's date and UNIX times come in as
-//! arguments) and never sees a raw license key, only its digest from
-//! [`LicenseIndex`].
+//! # How a change is made
+//!
+//! [`Store::execute`] runs a [`Command`] in one transaction: the backend
+//! loads the command's [`Needs`] (SQLite: inside its single writer;
+//! PostgreSQL: the license row `FOR NO KEY UPDATE`), the command decides
+//! (`crate::domain`, no I/O), and the backend applies the [`Write`]s before
+//! committing. The backends hold no business rule: only SQL and row mapping.
+//!
+//! The store never reads the clock (times come with the command's
+//! [`Actor`]) and never sees a raw license key, only its digest from the
+//! database's [`LicenseIndex`].
 
-mod codec;
 pub mod dump;
 pub mod error;
 mod json;
 pub mod postgres;
-mod rules;
+pub(crate) mod rows;
 pub mod sqlite;
-pub mod types;
+pub(crate) mod tx;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
-use skyline_protocol::methods::{FeatureToggles, ToggleValue};
+use skyline_protocol::methods::FeatureToggles;
 use tokio::sync::mpsc;
 
 pub use dump::{DumpCounts, DumpRecord};
-pub use error::StoreError;
+pub use error::{BackendError, BackendErrorKind, StoreError};
 pub use json::json_from_msgpack;
-pub use types::*;
 
-use crate::license_index::{LicenseDigest, LicenseIndex};
-use crate::releases::BlobStore;
+use crate::blobs::BlobStore;
+use crate::domain::{
+    toggles, Actor, AdminToken, AdminTokenCredential, AuditFilter, AuditRecord, Command,
+    DomainError, LayeredToggle, LicenseInfo, Needs, Plan, Product, Release, Sha256Digest, Snapshot,
+    TelemetryQuery, TelemetryRecord, TelemetryRow, ToggleSetting, Write,
+};
+use crate::license_index::{LicenseDigest, LicenseIndex, LicenseIndexError};
 
-/// The server's storage. Every method is one transaction; writes are durable
-/// when they return `Ok`.
+/// A decision as a backend runs it: from what was loaded, the writes to
+/// apply. It may run more than once (a retried transaction).
+pub type Decider = Arc<dyn Fn(&Snapshot) -> Result<Vec<Write>, DomainError> + Send + Sync>;
+
+/// Which audit entries a backend lists (the license resolved to its id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AuditQuery {
+    /// Only entries about this license.
+    pub license_id: Option<i64>,
+    /// Only entries at or after this UNIX time.
+    pub since: Option<i64>,
+    /// At most this many (the newest ones).
+    pub limit: Option<u32>,
+}
+
+/// What a database does for Skyline: run a decision in a transaction, store
+/// telemetry, answer queries, dump and load everything. Every method is one
+/// transaction; writes are durable when they return `Ok`.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    // --- RPC path -------------------------------------------------------
+pub trait Backend: Send + Sync + std::fmt::Debug + 'static {
+    /// Loads `needs` (taking the locks [`Needs`] describes), runs `decide`
+    /// on it and applies the writes it returns, in one transaction. A
+    /// `decide` error writes nothing.
+    async fn transact(&self, needs: Needs, decide: Decider) -> Result<(), StoreError>;
 
-    /// Decides a `start-session` (PROTOCOL.md §6 steps 1–9) in one
-    /// transaction. A refusal is `Ok(StartSessionOutcome::Refused(_))`; its
-    /// side effects (a locked device, audit entries) are committed.
-    async fn start_session(
-        &self,
-        command: StartSessionCommand,
-    ) -> Result<StartSessionOutcome, StoreError>;
-
-    /// The license's feature toggles: product defaults overridden by the
-    /// plan's, overridden by the license's; sorted by name.
-    async fn feature_toggles(&self, license_id: i64) -> Result<FeatureToggles, StoreError>;
-
-    /// Stores a telemetry event; returns once it is committed.
+    /// Stores a telemetry event; returns once it is committed. An unknown
+    /// license is `NotFound`.
     async fn record_telemetry(&self, record: TelemetryRecord) -> Result<(), StoreError>;
 
-    // --- Products and plans ---------------------------------------------
-
-    /// Creates an enabled product with a minimum supported version.
-    async fn create_product(
+    /// Every toggle value that applies to a license, from every layer;
+    /// `None` when there is no such license.
+    async fn toggle_values(
         &self,
-        by: &Actor,
-        product_id: &str,
-        min_version: &str,
-    ) -> Result<Product, StoreError>;
-
-    /// Changes a product's minimum supported version.
-    async fn set_min_version(
-        &self,
-        by: &Actor,
-        product_id: &str,
-        min_version: &str,
-    ) -> Result<Product, StoreError>;
-
-    /// Enables or disables a product (disabled: `UNKNOWN_PRODUCT`).
-    async fn set_product_enabled(
-        &self,
-        by: &Actor,
-        product_id: &str,
-        enabled: bool,
-    ) -> Result<Product, StoreError>;
+        license_id: i64,
+    ) -> Result<Option<Vec<LayeredToggle>>, StoreError>;
 
     /// Every product, by id.
-    async fn list_products(&self) -> Result<Vec<Product>, StoreError>;
-
-    /// Creates a plan of an existing product.
-    async fn create_plan(&self, by: &Actor, plan: Plan) -> Result<(), StoreError>;
+    async fn products(&self) -> Result<Vec<Product>, StoreError>;
 
     /// The plans of one product, or of all; by id.
-    async fn list_plans(&self, product_id: Option<&str>) -> Result<Vec<Plan>, StoreError>;
+    async fn plans(&self, product_id: Option<&str>) -> Result<Vec<Plan>, StoreError>;
 
-    // --- License keys -----------------------------------------------------
-
-    /// Creates keys of a plan in one transaction: all or none. Returns how
-    /// many were created.
-    async fn create_licenses(
-        &self,
-        by: &Actor,
-        plan_id: &str,
-        keys: Vec<NewLicense>,
-    ) -> Result<usize, StoreError>;
-
-    /// One key with its devices.
-    async fn find_license(&self, digest: &LicenseDigest) -> Result<LicenseInfo, StoreError>;
+    /// One key with its devices, oldest first.
+    async fn license(&self, digest: &LicenseDigest) -> Result<Option<LicenseInfo>, StoreError>;
 
     /// The keys of one product, or of all, with their devices; by id.
-    async fn list_licenses(&self, product_id: Option<&str>)
-        -> Result<Vec<LicenseInfo>, StoreError>;
+    async fn licenses(&self, product_id: Option<&str>) -> Result<Vec<LicenseInfo>, StoreError>;
 
-    /// Revokes a key: `LICENSE_REVOKED` from now on.
-    async fn revoke_license(&self, by: &Actor, digest: &LicenseDigest) -> Result<(), StoreError>;
-
-    /// Removes a device's binding (and so its lock): it binds again as a new
-    /// device. `None` resets every device of the key. Returns how many.
-    async fn reset_device(
-        &self,
-        by: &Actor,
-        digest: &LicenseDigest,
-        serial_number: Option<&str>,
-    ) -> Result<usize, StoreError>;
-
-    /// Sets the expiry date of an activated key.
-    async fn set_expiry(
-        &self,
-        by: &Actor,
-        digest: &LicenseDigest,
-        expiry: NaiveDate,
-    ) -> Result<(), StoreError>;
-
-    // --- Feature toggles --------------------------------------------------
-
-    /// Sets (or replaces) one toggle value of a product at one scope.
-    async fn set_toggle(
-        &self,
-        by: &Actor,
-        product_id: &str,
-        scope: ToggleScope,
-        name: &str,
-        value: ToggleValue,
-    ) -> Result<(), StoreError>;
-
-    /// Removes one toggle value; `false` if it was not set.
-    async fn remove_toggle(
-        &self,
-        by: &Actor,
-        product_id: &str,
-        scope: ToggleScope,
-        name: &str,
-    ) -> Result<bool, StoreError>;
-
-    /// Every toggle value of a product, by layer then name.
-    async fn list_toggles(&self, product_id: &str) -> Result<Vec<ToggleSetting>, StoreError>;
-
-    // --- Telemetry and audit ------------------------------------------------
+    /// Every toggle value of a product, by layer then name; `None` when
+    /// there is no such product.
+    async fn toggles(&self, product_id: &str) -> Result<Option<Vec<ToggleSetting>>, StoreError>;
 
     /// One page of a product's telemetry, oldest first.
-    async fn export_telemetry(
-        &self,
-        query: TelemetryQuery,
-    ) -> Result<Vec<TelemetryRow>, StoreError>;
-
-    /// Appends an audit entry.
-    async fn append_audit(&self, entry: AuditEntry) -> Result<(), StoreError>;
+    async fn telemetry(&self, query: TelemetryQuery) -> Result<Vec<TelemetryRow>, StoreError>;
 
     /// Audit entries, oldest first.
-    async fn list_audit(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StoreError>;
+    async fn audit(&self, query: AuditQuery) -> Result<Vec<AuditRecord>, StoreError>;
 
-    // --- Moving a deployment ----------------------------------------------
+    /// Every release of a product, yanked ones too, oldest first; `None`
+    /// when there is no such product.
+    async fn releases(&self, product_id: &str) -> Result<Option<Vec<Release>>, StoreError>;
+
+    /// Whether any release refers to the artifact with this digest.
+    async fn release_blob_in_use(&self, sha256: &Sha256Digest) -> Result<bool, StoreError>;
+
+    /// The token with this public id and its secret's hash, revoked or not.
+    async fn admin_token(&self, id: &str) -> Result<Option<AdminTokenCredential>, StoreError>;
+
+    /// Every admin token, oldest first.
+    async fn admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError>;
 
     /// Streams every row of every table into `out` from one consistent
-    /// snapshot, in [`DumpRecord::ORDER`], then [`DumpRecord::End`]. Fails
-    /// if `out` is closed before the end.
+    /// snapshot, in [`DumpRecord::ORDER`], then [`DumpRecord::End`].
     async fn export_dump(&self, out: mpsc::Sender<DumpRecord>) -> Result<DumpCounts, StoreError>;
 
-    /// Replays a dump into this store, which must hold no products,
-    /// telemetry or audit entries yet, in one transaction: nothing is
-    /// committed unless the records arrive in order and end with a
-    /// [`DumpRecord::End`] that counts them. Ids are kept. A dump whose
-    /// license index check differs from this database's is refused.
+    /// Replays a dump into this database, which must hold no products,
+    /// telemetry or audit entries yet, in one transaction (see
+    /// [`Store::import_dump`]).
     async fn import_dump(
         &self,
         records: mpsc::Receiver<DumpRecord>,
@@ -196,74 +138,210 @@ pub trait Store: Send + Sync + 'static {
     /// The database's schema version.
     async fn schema_version(&self) -> Result<u32, StoreError>;
 
-    /// Finishes every queued write and stops background work. Later calls
-    /// fail; dropping the store without calling this is safe too.
-    async fn close(&self) {}
+    /// Finishes every queued write and stops background work.
+    async fn close(&self);
 
-    // --- Releases (update downloads) -----------------------------------------
-    //
-    // The artifacts themselves live in a `BlobStore` (crate::releases); the
-    // store keeps their metadata, and with [`Store::release_blobs`] may keep
-    // the artifacts too.
+    /// Release artifacts kept in this database (PostgreSQL), so that every
+    /// node serves every artifact; `None` when this backend keeps none.
+    fn release_blobs(&self) -> Option<Arc<dyn BlobStore>>;
+}
 
-    /// Records a release whose artifact is already stored under its digest,
-    /// and, with `min_version`, raises the product's minimum supported
-    /// version in the same transaction. A release of the same product,
-    /// platform and (numerically) equal version is a `Conflict`; an unknown
-    /// product is `NotFound`. Audited.
-    async fn publish_release(
+/// The server's storage: commands decided by the domain and applied by a
+/// backend, and the queries front doors show. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    index: LicenseIndex,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// A store over `backend`, whose keys are indexed with `index`.
+    pub fn new(backend: Arc<dyn Backend>, index: LicenseIndex) -> Self {
+        Store { backend, index }
+    }
+
+    /// The index that turns license keys into this database's digests.
+    pub fn license_index(&self) -> &LicenseIndex {
+        &self.index
+    }
+
+    /// Runs a command in one transaction: load, decide, apply. `by` says who
+    /// and when, for the decision and the audit log.
+    pub async fn execute<C: Command>(
         &self,
+        command: C,
         by: &Actor,
-        release: NewRelease,
-        min_version: Option<&str>,
-    ) -> Result<Release, StoreError>;
+    ) -> Result<C::Outcome, StoreError> {
+        let needs = command.needs();
+        let outcome = Arc::new(Mutex::new(None));
+        let slot = outcome.clone();
+        let by = by.clone();
+        let decide: Decider = Arc::new(move |seen: &Snapshot| {
+            let decision = command.decide(seen, &by)?;
+            *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(decision.outcome);
+            Ok(decision.writes)
+        });
+        self.backend.transact(needs, decide).await?;
+        let decided = outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        decided.ok_or_else(|| error::stopped("the store committed without running the decision"))
+    }
 
-    /// Every release of a product, yanked ones too, oldest first; an unknown
-    /// product is `NotFound`.
-    async fn list_releases(&self, product_id: &str) -> Result<Vec<Release>, StoreError>;
+    /// The license's feature toggles: product defaults overridden by the
+    /// plan's, overridden by the license's; sorted by name.
+    pub async fn feature_toggles(&self, license_id: i64) -> Result<FeatureToggles, StoreError> {
+        let values = self
+            .backend
+            .toggle_values(license_id)
+            .await?
+            .ok_or_else(|| StoreError::not_found("license"))?;
+        Ok(toggles::layer(values))
+    }
 
-    /// Yanks (withdraws) a release, or restores it with `yanked = false`.
-    /// Audited.
-    async fn set_release_yanked(
+    /// Stores a telemetry event; returns once it is committed.
+    pub async fn record_telemetry(&self, record: TelemetryRecord) -> Result<(), StoreError> {
+        self.backend.record_telemetry(record).await
+    }
+
+    /// Every product, by id.
+    pub async fn list_products(&self) -> Result<Vec<Product>, StoreError> {
+        self.backend.products().await
+    }
+
+    /// One product, or `NotFound`.
+    pub async fn find_product(&self, id: &str) -> Result<Product, StoreError> {
+        self.list_products()
+            .await?
+            .into_iter()
+            .find(|p| p.id == id)
+            .ok_or_else(|| StoreError::not_found(format!("product `{id}`")))
+    }
+
+    /// The plans of one product, or of all; by id.
+    pub async fn list_plans(&self, product_id: Option<&str>) -> Result<Vec<Plan>, StoreError> {
+        self.backend.plans(product_id).await
+    }
+
+    /// One key with its devices, or `NotFound`.
+    pub async fn find_license(&self, digest: &LicenseDigest) -> Result<LicenseInfo, StoreError> {
+        self.backend
+            .license(digest)
+            .await?
+            .ok_or_else(|| StoreError::not_found("license key"))
+    }
+
+    /// The keys of one product, or of all, with their devices; by id.
+    pub async fn list_licenses(
         &self,
-        by: &Actor,
-        release: &ReleaseRef,
-        yanked: bool,
-    ) -> Result<Release, StoreError>;
+        product_id: Option<&str>,
+    ) -> Result<Vec<LicenseInfo>, StoreError> {
+        self.backend.licenses(product_id).await
+    }
+
+    /// Every toggle value of a product, by layer then name.
+    pub async fn list_toggles(&self, product_id: &str) -> Result<Vec<ToggleSetting>, StoreError> {
+        self.backend
+            .toggles(product_id)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("product `{product_id}`")))
+    }
+
+    /// One page of a product's telemetry, oldest first.
+    pub async fn export_telemetry(
+        &self,
+        query: TelemetryQuery,
+    ) -> Result<Vec<TelemetryRow>, StoreError> {
+        self.backend.telemetry(query).await
+    }
+
+    /// Audit entries, oldest first; a key that does not exist is `NotFound`.
+    pub async fn list_audit(&self, filter: AuditFilter) -> Result<Vec<AuditRecord>, StoreError> {
+        let license_id = match &filter.license {
+            Some(digest) => Some(self.find_license(digest).await?.id),
+            None => None,
+        };
+        let query = AuditQuery {
+            license_id,
+            since: filter.since,
+            limit: filter.limit,
+        };
+        self.backend.audit(query).await
+    }
+
+    /// Every release of a product, yanked ones too, oldest first.
+    pub async fn list_releases(&self, product_id: &str) -> Result<Vec<Release>, StoreError> {
+        self.backend
+            .releases(product_id)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("product `{product_id}`")))
+    }
 
     /// Whether any release refers to the artifact with this digest (so a
     /// failed publish knows whether it may delete the blob it stored).
-    async fn release_blob_in_use(&self, sha256: &Sha256Digest) -> Result<bool, StoreError>;
-
-    /// Release artifacts kept in this database, so that every node on it
-    /// serves every artifact (PostgreSQL: the `release_blobs` tables); `None`
-    /// when this backend keeps none (SQLite: artifacts go to a directory).
-    /// Such a store's dumps carry the artifacts too
-    /// ([`DumpRecord::ReleaseBlob`]).
-    fn release_blobs(&self) -> Option<Arc<dyn BlobStore>>;
-
-    // --- Admin API tokens ---------------------------------------------------
-
-    /// Records a new admin token (only its secret's hash). A taken id is a
-    /// `Conflict`. Audited.
-    async fn create_admin_token(
-        &self,
-        by: &Actor,
-        token: NewAdminToken,
-    ) -> Result<AdminToken, StoreError>;
+    pub async fn release_blob_in_use(&self, sha256: &Sha256Digest) -> Result<bool, StoreError> {
+        self.backend.release_blob_in_use(sha256).await
+    }
 
     /// The token with this public id and its secret's hash, revoked or not.
-    async fn find_admin_token(&self, id: &str) -> Result<Option<AdminTokenCredential>, StoreError>;
+    pub async fn find_admin_token(
+        &self,
+        id: &str,
+    ) -> Result<Option<AdminTokenCredential>, StoreError> {
+        self.backend.admin_token(id).await
+    }
 
     /// Every admin token, oldest first.
-    async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError>;
+    pub async fn list_admin_tokens(&self) -> Result<Vec<AdminToken>, StoreError> {
+        self.backend.admin_tokens().await
+    }
 
-    /// Revokes a token (revoking twice keeps the first time). Audited.
-    async fn revoke_admin_token(&self, by: &Actor, id: &str) -> Result<AdminToken, StoreError>;
+    /// Streams every row of every table into `out` from one consistent
+    /// snapshot, in [`DumpRecord::ORDER`], then [`DumpRecord::End`]. Fails
+    /// if `out` is closed before the end.
+    pub async fn export_dump(
+        &self,
+        out: mpsc::Sender<DumpRecord>,
+    ) -> Result<DumpCounts, StoreError> {
+        self.backend.export_dump(out).await
+    }
 
-    /// Notes one use of a token: sets its last use to `entry.actor.at` and
-    /// appends `entry` to the audit log, in one transaction.
-    async fn record_admin_token_use(&self, id: &str, entry: AuditEntry) -> Result<(), StoreError>;
+    /// Replays a dump into this store, which must hold no products,
+    /// telemetry or audit entries yet, in one transaction: nothing is
+    /// committed unless the records arrive in order and end with a
+    /// [`DumpRecord::End`] that counts them. Ids are kept, and so is the
+    /// dump's license index secret (reopen the store to use it).
+    pub async fn import_dump(
+        &self,
+        records: mpsc::Receiver<DumpRecord>,
+    ) -> Result<DumpCounts, StoreError> {
+        self.backend.import_dump(records).await
+    }
+
+    /// The database's schema version.
+    pub async fn schema_version(&self) -> Result<u32, StoreError> {
+        self.backend.schema_version().await
+    }
+
+    /// Finishes every queued write and stops background work. Later calls
+    /// fail; dropping the store without calling this is safe too.
+    pub async fn close(&self) {
+        self.backend.close().await;
+    }
+
+    /// Release artifacts kept in this database, if the backend keeps them.
+    pub fn release_blobs(&self) -> Option<Arc<dyn BlobStore>> {
+        self.backend.release_blobs()
+    }
 }
 
 /// Which backend a database URL names.
@@ -299,7 +377,7 @@ impl DatabaseUrl {
             },
             None => {
                 if let Some((scheme, _)) = url.split_once("://") {
-                    return Err(StoreError::Unsupported(format!(
+                    return Err(StoreError::Config(format!(
                         "unsupported database URL scheme `{scheme}`: use sqlite://PATH or postgres://…"
                     )));
                 }
@@ -307,7 +385,7 @@ impl DatabaseUrl {
             }
         };
         if path.is_empty() || path == ":memory:" {
-            return Err(StoreError::Invalid(
+            return Err(StoreError::Config(
                 "the SQLite database URL needs a file path, e.g. sqlite://data/skyline.db".into(),
             ));
         }
@@ -318,36 +396,43 @@ impl DatabaseUrl {
     }
 }
 
+/// An index problem at open, as a store error.
+pub(crate) fn index_error(e: LicenseIndexError) -> StoreError {
+    StoreError::Config(e.to_string())
+}
+
 /// Opens the store a database URL names, creating and migrating it if
 /// needed: `sqlite://PATH`, `sqlite:PATH` or a plain path for SQLite
 /// (options: `?synchronous=full`); `postgres://USER:PASSWORD@HOST:PORT/DB`
 /// or `postgresql://…` for PostgreSQL (the database must exist; options:
 /// `?pool_size=N`, default 16, and the driver's own such as `sslmode`).
 ///
-/// Refuses a database whose keys were indexed under another secret (the
-/// identity key was replaced): none of its keys could be found.
-pub async fn open(database_url: &str, index: LicenseIndex) -> Result<Arc<dyn Store>, StoreError> {
+/// `legacy` is the index derived from the identity key
+/// ([`LicenseIndex::from_identity`]) when one is at hand: a database made
+/// before the index secret was kept in the database needs it once, and is
+/// refused without it (see [`crate::license_index::settle`]).
+pub async fn open(database_url: &str, legacy: Option<&LicenseIndex>) -> Result<Store, StoreError> {
     match DatabaseUrl::parse(database_url)? {
         DatabaseUrl::Sqlite { path, options } => {
-            let store = sqlite::SqliteStore::open(path, options, index).await?;
-            Ok(Arc::new(store))
+            let (backend, index) = sqlite::SqliteStore::open(path, options, legacy).await?;
+            Ok(Store::new(Arc::new(backend), index))
         }
         DatabaseUrl::Postgres(url) => {
-            let store = postgres::PgStore::open(&url, index).await?;
-            Ok(Arc::new(store))
+            let (backend, index) = postgres::PgStore::open(&url, legacy).await?;
+            Ok(Store::new(Arc::new(backend), index))
         }
     }
 }
 
-/// Brings the database a URL names to the newest schema (and records or
-/// checks its license index), then closes it; returns the schema version.
-/// `skyline migrate` runs this before new nodes are rolled out; `open` does
-/// the same, so it is never required.
-pub async fn migrate(database_url: &str, index: LicenseIndex) -> Result<u32, StoreError> {
+/// Brings the database a URL names to the newest schema (and settles its
+/// license index), then closes it; returns the schema version. `skyline
+/// migrate` runs this before new nodes are rolled out; `open` does the same,
+/// so it is never required.
+pub async fn migrate(database_url: &str, legacy: Option<&LicenseIndex>) -> Result<u32, StoreError> {
     match DatabaseUrl::parse(database_url)? {
-        DatabaseUrl::Postgres(url) => Ok(postgres::PgStore::migrate(&url, index).await?.to),
+        DatabaseUrl::Postgres(url) => Ok(postgres::PgStore::migrate(&url, legacy).await?.to),
         DatabaseUrl::Sqlite { .. } => {
-            let store = open(database_url, index).await?;
+            let store = open(database_url, legacy).await?;
             let version = store.schema_version().await;
             store.close().await;
             version
@@ -399,8 +484,7 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_postgres_is_named_without_its_password() {
         // Port 1 on the loopback: nothing listens there.
-        let index = LicenseIndex::from_secret([0; 32]);
-        let err = open("postgres://sky:hunter2@127.0.0.1:1/skyline", index)
+        let err = open("postgres://sky:hunter2@127.0.0.1:1/skyline", None)
             .await
             .err()
             .unwrap()

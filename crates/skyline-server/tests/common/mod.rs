@@ -3,11 +3,13 @@
 //! identity key and a [`ManualClock`]; tests talk to it through the client
 //! crate, as an app would.
 //!
-//! Catalogue data is created through the [`Store`] trait the way the `skyline`
-//! CLI does it: keys from [`license_key::generate`], digests from
-//! [`LicenseIndex::digest`], stored as [`NewLicense`]s.
+//! Catalogue data is created through the [`Store`] the way the `skyline` CLI
+//! does it: domain commands, keys from the store's [`LicenseIndex`].
 
 #![allow(dead_code)]
+
+#[path = "../store_ops/mod.rs"]
+pub mod store_ops;
 
 use std::io;
 use std::net::SocketAddr;
@@ -18,13 +20,16 @@ use chrono::NaiveDate;
 use skyline_client::{Client, ClientConfig, ClientError, Incoming, RpcError, StartSession};
 use skyline_protocol::dates::PlanDuration;
 use skyline_protocol::methods::{StartSessionRequest, ToggleValue};
-use skyline_protocol::{license_key, CloseCode, IdentityKeyPair, IdentityPublicKey, Response};
+use skyline_protocol::{CloseCode, IdentityKeyPair, IdentityPublicKey, Response};
 use skyline_server::clock::ManualClock;
-use skyline_server::license_index::{LicenseDigest, LicenseIndex};
-use skyline_server::store::{
-    self, Actor, AuditAction, AuditFilter, LicenseInfo, NewLicense, Plan, Store, TelemetryQuery,
-    TelemetryRow, ToggleScope, ToggleSetting,
+use skyline_server::domain::catalog::{CreateLicenses, CreatePlan, CreateProduct};
+use skyline_server::domain::toggles::SetToggle;
+use skyline_server::domain::{
+    Actor, AuditAction, AuditFilter, LicenseInfo, Plan, TelemetryQuery, TelemetryRow, ToggleScope,
+    ToggleSetting,
 };
+use skyline_server::license_index::{LicenseDigest, LicenseIndex};
+use skyline_server::store::{self, Store};
 use skyline_server::{ServerConfig, Services};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -100,7 +105,7 @@ pub struct TestServer {
     /// The identity public key clients pin.
     pub pinned: IdentityPublicKey,
     /// The server's store (closed by the server when it stops).
-    pub store: Arc<dyn Store>,
+    pub store: Store,
     /// The license index the server uses.
     pub index: LicenseIndex,
     /// The server's clock; every clone sees the same time.
@@ -146,11 +151,11 @@ impl TestServer {
     ) -> TestServer {
         let identity = identity();
         let pinned = identity.public();
-        let index = LicenseIndex::from_identity(&identity).expect("the license index");
         let database_url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-        let store = store::open(&database_url, index.clone())
+        let store = store::open(&database_url, None)
             .await
             .expect("open the store");
+        let index = store.license_index().clone();
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
@@ -158,7 +163,7 @@ impl TestServer {
         let services = Services {
             identity: Arc::new(identity),
             store: store.clone(),
-            license_index: index.clone(),
+            blobs: None,
             clock: Arc::new(clock.clone()),
         };
         let (shutdown, signal) = oneshot::channel::<()>();
@@ -224,11 +229,15 @@ impl TestServer {
         &self.database_url
     }
 
-    // --- Catalogue, through the Store trait as the CLI does it ---------------
+    // --- Catalogue, through domain commands as the CLI does it --------------
 
     pub async fn create_product(&self, id: &str, min_version: &str) {
+        let create = CreateProduct {
+            id: id.into(),
+            min_version: min_version.into(),
+        };
         self.store
-            .create_product(&operator(&self.clock), id, min_version)
+            .execute(create, &operator(&self.clock))
             .await
             .expect("create the product");
     }
@@ -241,30 +250,25 @@ impl TestServer {
             seats,
         };
         self.store
-            .create_plan(&operator(&self.clock), plan)
+            .execute(CreatePlan(plan), &operator(&self.clock))
             .await
             .expect("create the plan");
     }
 
     /// Creates `count` keys of `plan`; returns them as a user would type them.
     pub async fn create_keys(&self, plan: &str, count: usize) -> Vec<String> {
-        let keys: Vec<String> = (0..count)
-            .map(|_| license_key::generate().expect("a random key"))
-            .collect();
-        let new = keys
-            .iter()
-            .map(|key| NewLicense {
-                digest: self.index.digest(key),
-                last_group: license_key::last_group(key).to_owned(),
-            })
-            .collect();
+        let (keys, records) = self.index.generate_keys(count).expect("random keys");
+        let create = CreateLicenses {
+            plan_id: plan.into(),
+            keys: records,
+        };
         let created = self
             .store
-            .create_licenses(&operator(&self.clock), plan, new)
+            .execute(create, &operator(&self.clock))
             .await
             .expect("create the keys");
         assert_eq!(created, count);
-        keys
+        keys.iter().map(|k| k.to_string()).collect()
     }
 
     /// One new key of `plan`.
@@ -288,8 +292,14 @@ impl TestServer {
     }
 
     pub async fn set_toggle(&self, scope: ToggleScope, name: &str, value: ToggleValue) {
+        let set = SetToggle {
+            product_id: PRODUCT.into(),
+            scope,
+            name: name.into(),
+            value,
+        };
         self.store
-            .set_toggle(&operator(&self.clock), PRODUCT, scope, name, value)
+            .execute(set, &operator(&self.clock))
             .await
             .expect("set the toggle");
     }
@@ -319,7 +329,10 @@ impl TestServer {
             .filter(|r| {
                 !matches!(
                     r.action,
-                    AuditAction::IntegrityBreach | AuditAction::Other(_)
+                    AuditAction::IntegrityBreach
+                        | AuditAction::BadHandshakes
+                        | AuditAction::HandshakesRateLimited
+                        | AuditAction::InvalidLicenseKeys
                 )
             })
             .count();

@@ -18,11 +18,15 @@ use hyper_util::rt::TokioIo;
 use skyline_protocol::{IdentityKeyPair, IdentityPublicKey};
 use skyline_server::admin::auth::generate_token;
 use skyline_server::admin::AdminConfig;
+use skyline_server::blobs::FsBlobStore;
 use skyline_server::clock::{Clock, ManualClock};
+use skyline_server::domain::catalog::CreateProduct;
+use skyline_server::domain::tokens::CreateAdminToken;
+use skyline_server::domain::{Actor, Release, ReleaseChannel};
 use skyline_server::license_index::LicenseIndex;
-use skyline_server::releases::{publish, FsBlobStore, PublishRequest};
-use skyline_server::store::{sqlite, Actor, Release, ReleaseChannel, Store};
-use skyline_server::{ReleaseStorage, ServerConfig, Services};
+use skyline_server::releases::{publish, PublishRequest};
+use skyline_server::store::{self, Store};
+use skyline_server::{ServerConfig, Services};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -45,7 +49,7 @@ pub struct Harness {
     /// The server's identity.
     pub identity: Arc<IdentityKeyPair>,
     /// The store both listeners use.
-    pub store: Arc<dyn Store>,
+    pub store: Store,
     /// The license index.
     pub index: LicenseIndex,
     /// The clock.
@@ -69,40 +73,35 @@ impl Harness {
         Self::start_with(AdminConfig::default()).await
     }
 
-    /// Servers with `admin` (its release storage is set here).
-    pub async fn start_with(mut admin: AdminConfig) -> Harness {
+    /// Servers with `admin`; artifacts in a releases directory.
+    pub async fn start_with(admin: AdminConfig) -> Harness {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let identity = Arc::new(IdentityKeyPair::from_seed(&IDENTITY_SEED).expect("a seed"));
-        let index = LicenseIndex::from_identity(&identity).expect("an index");
-        let store: Arc<dyn Store> = Arc::new(
-            sqlite::SqliteStore::open(
-                dir.path().join("skyline.sqlite"),
-                sqlite::SqliteOptions::default(),
-                index.clone(),
-            )
-            .await
-            .expect("a store"),
-        );
+        let url = format!("sqlite://{}", dir.path().join("skyline.sqlite").display());
+        let store = store::open(&url, None).await.expect("a store");
+        let index = store.license_index().clone();
         let clock = ManualClock::new(1_735_000_000);
+        let create = CreateProduct {
+            id: PRODUCT.into(),
+            min_version: "7.0.0".into(),
+        };
         store
-            .create_product(&Actor::cli(clock.now_unix()), PRODUCT, "7.0.0")
+            .execute(create, &Actor::cli(clock.now_unix()))
             .await
             .expect("a product");
         let releases_dir = dir.path().join("releases");
         let services = Services {
             identity: identity.clone(),
             store: store.clone(),
-            license_index: index.clone(),
+            blobs: Some(Arc::new(FsBlobStore::new(&releases_dir))),
             clock: Arc::new(clock.clone()),
         };
         let config = ServerConfig {
             handshakes_per_second: 0,
             failed_keys_per_minute: 0,
             shutdown_grace: Duration::from_secs(5),
-            releases: ReleaseStorage::Directory(releases_dir.clone()),
             ..ServerConfig::default()
         };
-        admin.releases = ReleaseStorage::Directory(releases_dir.clone());
         let main_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let admin_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = main_listener.local_addr().expect("an address");
@@ -168,7 +167,7 @@ impl Harness {
             min_version: None,
         };
         publish(
-            self.store.as_ref(),
+            &self.store,
             &blobs,
             &self.identity,
             &Actor::cli(self.clock.now_unix()),
@@ -186,7 +185,10 @@ impl Harness {
         let generated = generate_token(name, read_only).expect("a token");
         let token = self
             .store
-            .create_admin_token(&Actor::cli(self.clock.now_unix()), generated.record)
+            .execute(
+                CreateAdminToken(generated.record),
+                &Actor::cli(self.clock.now_unix()),
+            )
             .await
             .expect("stored");
         (generated.text, token.id)

@@ -9,16 +9,17 @@
 //! worker keeps the last login of its devices (`lastLoginReportedByClient`)
 //! from one `start-session` to the next, as an app persists it.
 
-use std::sync::Arc;
-
 use skyline_client::StartSessionRequest;
 use skyline_protocol::dates::PlanDuration;
 use skyline_protocol::{license_key, IdentityKeyPair};
-use skyline_server::license_index::LicenseIndex;
-use skyline_server::store::{Actor, NewLicense, Plan, Store};
+use skyline_server::deployment::{identity, IdentityUse};
+use skyline_server::domain::catalog::{CreateLicenses, CreatePlan, CreateProduct};
+use skyline_server::domain::{Actor, Plan};
+use skyline_server::store::Store;
 
 use crate::cli::Global;
-use crate::{identity_file, serve, CliError};
+use crate::settings::{self, FileConfig};
+use crate::CliError;
 
 /// Keys created per transaction.
 const BATCH: usize = 1_000;
@@ -67,10 +68,10 @@ pub fn seats_for(devices: u64, keys: u32) -> u32 {
 /// The identity key in the data directory (never created here: a missing
 /// key means the data directory is not the server's).
 pub fn server_identity(global: &Global) -> Result<IdentityKeyPair, CliError> {
-    let file = serve::FileConfig::load(global)?;
-    let (path, _) = serve::identity_path(global, &file);
-    identity_file::load(&path).map_err(|e| {
-        CliError::new(format!(
+    let file = FileConfig::load(global)?;
+    let path = settings::deployment_settings(global, &file).identity_path;
+    identity::load(&path).map_err(|e| {
+        CliError::usage(format!(
             "{e}\n(the bench reads the server's identity from its data directory: \
              give the server's --data-dir, or --identity-public)"
         ))
@@ -82,35 +83,17 @@ pub fn server_identity(global: &Global) -> Result<IdentityKeyPair, CliError> {
 /// `count` new keys on it.
 pub async fn create(
     global: &Global,
-    identity: &IdentityKeyPair,
     product: &str,
     count: u32,
     seats: u32,
 ) -> Result<Keys, CliError> {
-    let index = LicenseIndex::from_identity(identity)
-        .map_err(|e| CliError::new(format!("cannot derive the license index key: {e}")))?;
-    let file = serve::FileConfig::load(global)?;
-    let database = serve::database_url(global, &file);
-    let store = skyline_server::store::open(&database, index.clone())
-        .await
-        .map_err(|e| {
-            CliError::new(format!(
-                "cannot open database {}: {e}",
-                serve::redact_url(&database)
-            ))
-        })?;
-    let created = create_in(&store, &index, product, count, seats).await;
-    store.close().await;
+    let deployment = settings::open(global, IdentityUse::Optional).await?;
+    let created = create_in(&deployment.store, product, count, seats).await;
+    deployment.close().await;
     created
 }
 
-async fn create_in(
-    store: &Arc<dyn Store>,
-    index: &LicenseIndex,
-    product: &str,
-    count: u32,
-    seats: u32,
-) -> Result<Keys, CliError> {
+async fn create_in(store: &Store, product: &str, count: u32, seats: u32) -> Result<Keys, CliError> {
     let now = chrono::Utc::now().timestamp();
     let by = Actor {
         name: "bench".into(),
@@ -123,50 +106,46 @@ async fn create_in(
         .find(|p| p.id == product);
     let version = match existing {
         Some(p) if !p.enabled => {
-            return Err(CliError::new(format!(
+            return Err(CliError::usage(format!(
                 "product {product} is disabled; enable it or bench another --product"
             )))
         }
         Some(p) => p.min_version,
         None => {
-            store
-                .create_product(&by, product, BENCH_MIN_VERSION)
-                .await?
-                .min_version
+            let create = CreateProduct {
+                id: product.to_owned(),
+                min_version: BENCH_MIN_VERSION.to_owned(),
+            };
+            store.execute(create, &by).await?.min_version
         }
     };
     let plan_id = format!("{product}.bench.{seats}-seats");
     let plans = store.list_plans(Some(product)).await?;
     if !plans.iter().any(|p| p.id == plan_id) {
-        store
-            .create_plan(
-                &by,
-                Plan {
-                    id: plan_id.clone(),
-                    product_id: product.to_owned(),
-                    duration: PlanDuration::Perpetual,
-                    seats,
-                },
-            )
-            .await?;
+        let plan = Plan {
+            id: plan_id.clone(),
+            product_id: product.to_owned(),
+            duration: PlanDuration::Perpetual,
+            seats,
+        };
+        store.execute(CreatePlan(plan), &by).await?;
     }
     let mut keys = Vec::with_capacity(count as usize);
     while keys.len() < count as usize {
         let batch = BATCH.min(count as usize - keys.len());
-        let mut new = Vec::with_capacity(batch);
-        for _ in 0..batch {
-            let key = license_key::generate()
-                .map_err(|_| CliError::new("the system random generator failed"))?;
-            new.push(NewLicense {
-                digest: index.digest(&key),
-                last_group: license_key::last_group(&key).to_owned(),
-            });
-            keys.push(key);
-        }
-        store.create_licenses(&by, &plan_id, new).await?;
+        let (new_keys, records) = store
+            .license_index()
+            .generate_keys(batch)
+            .map_err(|e| CliError::failed(e.to_string()))?;
+        let command = CreateLicenses {
+            plan_id: plan_id.clone(),
+            keys: records,
+        };
+        store.execute(command, &by).await?;
+        keys.extend(new_keys.iter().map(|k| k.to_string()));
     }
-    let salt =
-        license_key::generate().map_err(|_| CliError::new("the system random generator failed"))?;
+    let salt = license_key::generate()
+        .map_err(|_| CliError::failed("the system random generator failed"))?;
     Ok(Keys {
         product: product.to_owned(),
         version,
@@ -191,14 +170,10 @@ mod tests {
     #[tokio::test]
     async fn keys_are_created_once_per_run_on_a_bench_plan() {
         let dir = tempfile::tempdir().unwrap();
-        let identity = IdentityKeyPair::generate().unwrap();
-        let index = LicenseIndex::from_identity(&identity).unwrap();
         let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-        let store = skyline_server::store::open(&url, index.clone())
-            .await
-            .unwrap();
-        let first = create_in(&store, &index, "bench", 3, 2).await.unwrap();
-        let second = create_in(&store, &index, "bench", 2, 2).await.unwrap();
+        let store = skyline_server::store::open(&url, None).await.unwrap();
+        let first = create_in(&store, "bench", 3, 2).await.unwrap();
+        let second = create_in(&store, "bench", 2, 2).await.unwrap();
         assert_eq!((first.len(), second.len()), (3, 2));
         assert_eq!(store.list_licenses(Some("bench")).await.unwrap().len(), 5);
         let plans = store.list_plans(Some("bench")).await.unwrap();

@@ -75,7 +75,7 @@ struct Sample {
 }
 
 fn sample(pid: u32) -> Result<Sample, CliError> {
-    let read = |e: std::io::Error| CliError::new(format!("--server-pid {pid}: {e}"));
+    let read = |e: std::io::Error| CliError::failed(format!("--server-pid {pid}: {e}"));
     Ok(Sample {
         cpu: procfs::cpu_time(pid).map_err(read)?,
         rss: procfs::rss_bytes(pid).map_err(read)?,
@@ -86,7 +86,9 @@ fn positive(name: &str, value: f64) -> Result<(), CliError> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(CliError::new(format!("{name} must be a positive number")))
+        Err(CliError::failed(format!(
+            "{name} must be a positive number"
+        )))
     }
 }
 
@@ -98,13 +100,13 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
         .connections
         .unwrap_or_else(|| scenario.default_connections());
     if connections == 0 {
-        return Err(CliError::new("--connections must be at least 1"));
+        return Err(CliError::failed("--connections must be at least 1"));
     }
     if args.pipeline == 0 {
-        return Err(CliError::new("--pipeline must be at least 1"));
+        return Err(CliError::failed("--pipeline must be at least 1"));
     }
     if args.pipeline > 1 && !scenario.pipelines() {
-        return Err(CliError::new(format!(
+        return Err(CliError::failed(format!(
             "--pipeline applies to toggles, telemetry, echo-baseline and echo-sealed, not {}",
             scenario.name()
         )));
@@ -112,19 +114,19 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
     if let Some(rate) = args.rate {
         positive("--rate", rate)?;
         if args.pipeline > 1 {
-            return Err(CliError::new(
+            return Err(CliError::failed(
                 "--rate paces lock-step runs: use --pipeline 1",
             ));
         }
     }
     if scenario == Scenario::Idle && args.requests.is_some() {
-        return Err(CliError::new(
+        return Err(CliError::failed(
             "idle opens --connections sessions; --requests does not apply",
         ));
     }
     positive("--timeout", args.timeout)?;
     if !(args.hold.is_finite() && args.hold >= 0.0) {
-        return Err(CliError::new("--hold must be zero or more seconds"));
+        return Err(CliError::failed("--hold must be zero or more seconds"));
     }
     let duration = match args.duration {
         Some(secs) => {
@@ -137,7 +139,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
         None => DEFAULT_DURATION,
     };
     if args.requests == Some(0) {
-        return Err(CliError::new("--requests must be at least 1"));
+        return Err(CliError::failed("--requests must be at least 1"));
     }
     if let Some(pid) = args.server_pid {
         sample(pid)?;
@@ -168,17 +170,10 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
     };
     let keys = if scenario.needs_keys() {
         let count = match args.keys {
-            Some(0) => return Err(CliError::new("--keys must be at least 1")),
+            Some(0) => return Err(CliError::failed("--keys must be at least 1")),
             Some(n) => n,
             None => u32::try_from(connections.min(DEFAULT_MAX_KEYS)).unwrap_or(1),
         };
-        let identity = keys::server_identity(global)?;
-        if Some(identity.public()) != pinned {
-            return Err(CliError::new(
-                "the identity key in the data directory is not the one pinned with \
-                 --identity-public: the keys would be created for another server",
-            ));
-        }
         let seats = keys::seats_for(connections as u64, count);
         if !global.json {
             eprintln!(
@@ -188,7 +183,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
                 if seats == 1 { "" } else { "s" }
             );
         }
-        Some(keys::create(global, &identity, &args.product, count, seats).await?)
+        Some(keys::create(global, &args.product, count, seats).await?)
     } else {
         None
     };
@@ -198,7 +193,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
                 .message_bytes
                 .unwrap_or_else(echo::toggles_request_bytes);
             if scenario == Scenario::EchoSealed && bytes <= 28 {
-                return Err(CliError::new(
+                return Err(CliError::failed(
                     "--message-bytes must exceed the 28 bytes of nonce and tag for echo-sealed",
                 ));
             }
@@ -206,7 +201,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
         }
         Scenario::EchoConnect => Some(match args.message_bytes {
             Some(bytes) => bytes,
-            None => echo::hello_bytes().map_err(|f| CliError::new(f.detail))?,
+            None => echo::hello_bytes().map_err(|f| CliError::failed(f.detail))?,
         }),
         _ => None,
     };
@@ -304,13 +299,12 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
     let elapsed = control.window_length();
     let ops = tally.ok.load(Ordering::Relaxed);
     let client_after = procfs::cpu_time(std::process::id()).ok();
-    let server_cpu_after =
-        match args.server_pid {
-            Some(pid) => Some(procfs::cpu_time(pid).map_err(|e| {
-                CliError::new(format!("--server-pid {pid}: the server is gone? {e}"))
-            })?),
-            None => None,
-        };
+    let server_cpu_after = match args.server_pid {
+        Some(pid) => Some(procfs::cpu_time(pid).map_err(|e| {
+            CliError::failed(format!("--server-pid {pid}: the server is gone? {e}"))
+        })?),
+        None => None,
+    };
     bar.finish_and_clear();
     // 3. The server's memory, with everything still held.
     if scenario == Scenario::Idle {
@@ -320,7 +314,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
         .server_pid
         .map(procfs::rss_bytes)
         .transpose()
-        .map_err(|e| CliError::new(format!("--server-pid: {e}")))?;
+        .map_err(|e| CliError::failed(format!("--server-pid: {e}")))?;
 
     // 4. Teardown.
     control.teardown();
@@ -409,7 +403,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
         println!(
             "{}",
             serde_json::to_string_pretty(&report)
-                .map_err(|e| CliError::new(format!("cannot write the report: {e}")))?
+                .map_err(|e| CliError::failed(format!("cannot write the report: {e}")))?
         );
     } else {
         print!("{report}");
@@ -423,7 +417,7 @@ fn pinned_key(global: &Global, args: &BenchArgs) -> Result<Option<IdentityPublic
     if let Some(hex) = &args.identity_public {
         return IdentityPublicKey::from_hex(hex)
             .map(Some)
-            .map_err(|e| CliError::new(format!("--identity-public: {e}")));
+            .map_err(|e| CliError::failed(format!("--identity-public: {e}")));
     }
     if args.scenario.needs_identity() {
         return Ok(Some(keys::server_identity(global)?.public()));

@@ -38,25 +38,25 @@ impl Target {
         timeout: Duration,
     ) -> Result<Target, CliError> {
         let mut parsed =
-            url::Url::parse(url).map_err(|e| CliError::new(format!("--url {url}: {e}")))?;
+            url::Url::parse(url).map_err(|e| CliError::failed(format!("--url {url}: {e}")))?;
         if !matches!(parsed.scheme(), "ws" | "wss") {
-            return Err(CliError::new(format!(
+            return Err(CliError::failed(format!(
                 "--url {url}: expected ws:// or wss://"
             )));
         }
         let host = parsed
             .host_str()
-            .ok_or_else(|| CliError::new(format!("--url {url}: no host")))?
+            .ok_or_else(|| CliError::failed(format!("--url {url}: no host")))?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
         let port = parsed.port_or_known_default().unwrap_or(80);
         let addresses: Vec<_> = tokio::net::lookup_host((host.as_str(), port))
             .await
-            .map_err(|e| CliError::new(format!("--url {url}: cannot resolve {host}: {e}")))?
+            .map_err(|e| CliError::failed(format!("--url {url}: cannot resolve {host}: {e}")))?
             .collect();
         if addresses.is_empty() || !addresses.iter().all(|a| a.ip().is_loopback()) {
-            return Err(CliError::new(format!(
+            return Err(CliError::failed(format!(
                 "--url {url}: the load generator drives loopback servers only \
                  (127.0.0.0/8 or ::1), on the machine it runs on"
             )));
@@ -66,7 +66,7 @@ impl Target {
             None | Some(0) => Vec::new(),
             Some(n) => {
                 if !addresses.iter().any(|a| a.is_ipv4()) {
-                    return Err(CliError::new(
+                    return Err(CliError::failed(
                         "--source-addrs spreads over 127.0.0.2 and up: the server must listen on IPv4",
                     ));
                 }
@@ -75,7 +75,7 @@ impl Target {
                     .checked_add(n - 1)
                     .filter(|last| Ipv4Addr::from(*last).is_loopback())
                     .ok_or_else(|| {
-                        CliError::new("--source-addrs: too many addresses for 127.0.0.0/8")
+                        CliError::failed("--source-addrs: too many addresses for 127.0.0.0/8")
                     })?;
                 (first..=last)
                     .map(|a| IpAddr::V4(Ipv4Addr::from(a)))

@@ -24,8 +24,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::io::StreamReader;
 
 use super::{pg_error, pool_error};
-use crate::releases::{BlobError, BlobReader, BlobStore, StoredBlob};
-use crate::store::Sha256Digest;
+use crate::blobs::{BlobError, BlobReader, BlobStore, StoredBlob};
+use crate::domain::Sha256Digest;
 
 /// Bytes per stored chunk (the last chunk of a blob may be shorter).
 pub(super) const CHUNK_BYTES: usize = 1 << 20;

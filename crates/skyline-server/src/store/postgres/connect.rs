@@ -48,7 +48,7 @@ pub(super) fn parse(url: &str) -> Result<Target, StoreError> {
         match pair.split_once('=') {
             Some(("pool_size", n)) => {
                 pool_size = n.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                    StoreError::Invalid("pool_size must be a number of at least 1".into())
+                    StoreError::Config("pool_size must be a number of at least 1".into())
                 })?;
             }
             _ => driver_options.push(pair),
@@ -60,7 +60,7 @@ pub(super) fn parse(url: &str) -> Result<Target, StoreError> {
         format!("{base}?{}", driver_options.join("&"))
     };
     let mut config = Config::from_str(&driver_url).map_err(|e| {
-        StoreError::Invalid(format!(
+        StoreError::Config(format!(
             "the PostgreSQL URL is not valid ({e}): expected \
              postgres://USER:PASSWORD@HOST:PORT/DATABASE"
         ))
@@ -98,7 +98,7 @@ pub(super) fn pool(target: &Target) -> Result<Pool, StoreError> {
         .runtime(Runtime::Tokio1)
         .wait_timeout(Some(WAIT_TIMEOUT))
         .build()
-        .map_err(|e| StoreError::Backend(format!("cannot build the connection pool: {e}")))
+        .map_err(|e| StoreError::Config(format!("cannot build the connection pool: {e}")))
 }
 
 /// `host:port` of every server the config names, for messages.
@@ -135,23 +135,23 @@ pub(super) fn connect_error(config: &Config, e: &tokio_postgres::Error) -> Store
         if *code == SqlState::INVALID_PASSWORD
             || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
         {
-            return StoreError::Backend(format!(
+            return StoreError::Config(format!(
                 "PostgreSQL at {server} refused the credentials of user `{user}`: {}",
                 db.message()
             ));
         }
         if *code == SqlState::INVALID_CATALOG_NAME {
-            return StoreError::Backend(format!(
+            return StoreError::Config(format!(
                 "PostgreSQL at {server} has no database `{database}`: create it first \
                  (createdb {database})"
             ));
         }
-        return StoreError::Backend(format!(
+        return StoreError::Config(format!(
             "PostgreSQL at {server} refused the connection: {}",
             db.message()
         ));
     }
-    StoreError::Backend(format!(
+    StoreError::Config(format!(
         "cannot reach PostgreSQL at {server}: {}",
         cause_chain(e)
     ))

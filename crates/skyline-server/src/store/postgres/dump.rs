@@ -20,11 +20,14 @@ use tokio_postgres::{IsolationLevel, Row};
 
 use super::blobs::CHUNK_BYTES;
 use super::pg_error;
-use super::rows::{self, get};
+use super::rows;
 use crate::store::dump::{
-    bad_dump, dumped_date, dumped_digest, dumped_duration, dumped_hash, dumped_signature,
-    dumped_toggle, not_empty, other_index, ArtifactPiece, ArtifactPieces, ImportCheck,
+    bad_dump, cancelled, dumped_date, dumped_digest, dumped_duration, dumped_hash,
+    dumped_signature, dumped_toggle, not_empty, ArtifactPiece, ArtifactPieces, ImportCheck,
+    EXPORTS,
 };
+use crate::store::error::corrupt;
+use crate::store::rows::Columns as _;
 use crate::store::{DumpCounts, DumpRecord, StoreError};
 
 /// Rows fetched, or inserted, per round trip.
@@ -38,60 +41,18 @@ const CHUNK_BATCH: i32 = 4;
 const ARTIFACTS_SQL: &str = "SELECT b.sha256, b.size, c.byte_offset, c.data FROM release_blobs b \
      LEFT JOIN release_blob_chunks c ON c.blob_id = b.id ORDER BY b.sha256, c.byte_offset";
 
-/// How a row becomes a record.
-type ToRecord = fn(&Row) -> Result<DumpRecord, StoreError>;
+/// The order each table is exported in (text keys in byte order, as
+/// SQLite sorts them; devices in binding order).
+fn order(table: &str) -> &'static str {
+    match table {
+        "settings" => "name COLLATE \"C\"",
+        "products" | "plans" | "admin_tokens" => "id COLLATE \"C\"",
+        "devices" => "license_id, bound_on, seq",
+        _ => "id",
+    }
+}
 
-/// What export reads, in dump order, and how a row becomes a record.
-const TABLES: [(&str, ToRecord); 10] = [
-    (
-        "SELECT name, value FROM settings ORDER BY name COLLATE \"C\"",
-        setting,
-    ),
-    (
-        "SELECT id, min_version, enabled FROM products ORDER BY id COLLATE \"C\"",
-        product,
-    ),
-    (
-        "SELECT id, product_id, duration, seats FROM plans ORDER BY id COLLATE \"C\"",
-        plan,
-    ),
-    (
-        "SELECT id, key_digest, key_last_group, plan_id, status, activation_date, expiry_date \
-         FROM licenses ORDER BY id",
-        license,
-    ),
-    (
-        "SELECT license_id, serial_number, cs_product_uuid, bound_on, last_login, \
-         previous_last_login, locked FROM devices ORDER BY license_id, bound_on, seq",
-        device,
-    ),
-    (
-        "SELECT id, product_id, scope, plan_id, license_id, name, value_type, value \
-         FROM toggles ORDER BY id",
-        toggle,
-    ),
-    (
-        "SELECT id, product_id, version, platform, channel, file_name, size, sha256, signature, \
-         yanked, published_at FROM releases ORDER BY id",
-        release,
-    ),
-    (
-        "SELECT id, name, read_only, secret_hash, created_at, last_used_at, revoked_at \
-         FROM admin_tokens ORDER BY id COLLATE \"C\"",
-        admin_token,
-    ),
-    (
-        "SELECT id, at, actor, action, product_id, license_id, detail FROM audit_log ORDER BY id",
-        audit,
-    ),
-    (
-        "SELECT id, license_id, product_id, event, data, client_time, received_at \
-         FROM telemetry ORDER BY id",
-        telemetry,
-    ),
-];
-
-/// [`Store::export_dump`](crate::store::Store::export_dump).
+/// [`Backend::export_dump`](crate::store::Backend::export_dump).
 pub(super) async fn export(
     client: &mut Client,
     out: &mpsc::Sender<DumpRecord>,
@@ -104,15 +65,21 @@ pub(super) async fn export(
         .await
         .map_err(pg_error)?;
     let mut counts = DumpCounts::default();
-    for (sql, to_record) in TABLES {
-        let portal = tx.bind(sql, &[]).await.map_err(pg_error)?;
+    for export in &EXPORTS {
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY {}",
+            export.columns,
+            export.table,
+            order(export.table)
+        );
+        let portal = tx.bind(sql.as_str(), &[]).await.map_err(pg_error)?;
         loop {
             let page = tx
                 .query_portal(&portal, BATCH as i32)
                 .await
                 .map_err(pg_error)?;
             for row in &page {
-                let record = to_record(row)?;
+                let record = (export.record)(row)?;
                 counts.count(&record);
                 out.send(record).await.map_err(|_| cancelled())?;
             }
@@ -145,147 +112,19 @@ pub(super) async fn export(
     Ok(counts)
 }
 
-fn cancelled() -> StoreError {
-    StoreError::Backend("the export was cancelled: its reader stopped".into())
-}
-
-fn setting(row: &Row) -> Result<DumpRecord, StoreError> {
-    Ok(DumpRecord::Setting {
-        name: get(row, 0)?,
-        value: get(row, 1)?,
-    })
-}
-
-fn product(row: &Row) -> Result<DumpRecord, StoreError> {
-    Ok(DumpRecord::Product {
-        id: get(row, 0)?,
-        min_version: get(row, 1)?,
-        enabled: get(row, 2)?,
-    })
-}
-
-fn plan(row: &Row) -> Result<DumpRecord, StoreError> {
-    let seats: i32 = get(row, 3)?;
-    Ok(DumpRecord::Plan {
-        id: get(row, 0)?,
-        product_id: get(row, 1)?,
-        duration: get(row, 2)?,
-        seats: u32::try_from(seats)
-            .map_err(|_| StoreError::Backend("a plan has a negative seat count".into()))?,
-    })
-}
-
-fn date_text(date: Option<NaiveDate>) -> Option<String> {
-    date.map(skyline_protocol::dates::format_date)
-}
-
-fn license(row: &Row) -> Result<DumpRecord, StoreError> {
-    Ok(DumpRecord::License {
-        id: get(row, 0)?,
-        key_digest: hex::encode(get::<&[u8]>(row, 1)?),
-        key_last_group: get(row, 2)?,
-        plan_id: get(row, 3)?,
-        status: get(row, 4)?,
-        activation_date: date_text(get(row, 5)?),
-        expiry_date: date_text(get(row, 6)?),
-    })
-}
-
-fn device(row: &Row) -> Result<DumpRecord, StoreError> {
-    Ok(DumpRecord::Device {
-        license_id: get(row, 0)?,
-        serial_number: get(row, 1)?,
-        cs_product_uuid: get(row, 2)?,
-        bound_on: skyline_protocol::dates::format_date(get(row, 3)?),
-        last_login: get(row, 4)?,
-        previous_last_login: get(row, 5)?,
-        locked: get(row, 6)?,
-    })
-}
-
-fn toggle(row: &Row) -> Result<DumpRecord, StoreError> {
-    Ok(DumpRecord::Toggle {
-        id: get(row, 0)?,
-        product_id: get(row, 1)?,
-        scope: get(row, 2)?,
-        plan_id: get(row, 3)?,
-        license_id: get(row, 4)?,
-        name: get(row, 5)?,
-        value_type: get(row, 6)?,
-        value: get(row, 7)?,
-    })
-}
-
-fn release(row: &Row) -> Result<DumpRecord, StoreError> {
-    let platform: String = get(row, 3)?;
-    let size: i64 = get(row, 6)?;
-    Ok(DumpRecord::Release {
-        id: get(row, 0)?,
-        product_id: get(row, 1)?,
-        version: get(row, 2)?,
-        platform: (!platform.is_empty()).then_some(platform),
-        channel: get(row, 4)?,
-        file_name: get(row, 5)?,
-        size: u64::try_from(size)
-            .map_err(|_| StoreError::Backend("a release has a negative size".into()))?,
-        sha256: hex::encode(get::<&[u8]>(row, 7)?),
-        signature: hex::encode(get::<&[u8]>(row, 8)?),
-        yanked: get(row, 9)?,
-        published_at: get(row, 10)?,
-    })
-}
-
-fn admin_token(row: &Row) -> Result<DumpRecord, StoreError> {
-    Ok(DumpRecord::AdminToken {
-        id: get(row, 0)?,
-        name: get(row, 1)?,
-        read_only: get(row, 2)?,
-        secret_hash: hex::encode(get::<&[u8]>(row, 3)?),
-        created_at: get(row, 4)?,
-        last_used_at: get(row, 5)?,
-        revoked_at: get(row, 6)?,
-    })
-}
-
 /// The pieces of one row of [`ARTIFACTS_SQL`].
 fn artifact_pieces(row: &Row) -> Result<Vec<DumpRecord>, StoreError> {
-    let malformed = || StoreError::Backend("a stored release artifact is malformed".into());
-    let sha256: crate::store::Sha256Digest =
-        get::<&[u8]>(row, 0)?.try_into().map_err(|_| malformed())?;
-    let size = u64::try_from(get::<i64>(row, 1)?).map_err(|_| malformed())?;
-    let offset =
-        u64::try_from(get::<Option<i64>>(row, 2)?.unwrap_or(0)).map_err(|_| malformed())?;
-    let data: Option<&[u8]> = get(row, 3)?;
+    let malformed = || corrupt("a stored release artifact is malformed");
+    let sha256: crate::domain::Sha256Digest = row.bytes(0)?.try_into().map_err(|_| malformed())?;
+    let size = u64::try_from(row.int(1)?).map_err(|_| malformed())?;
+    let offset = u64::try_from(row.opt_int(2)?.unwrap_or(0)).map_err(|_| malformed())?;
+    let data: Option<Vec<u8>> = row.try_get(3).map_err(pg_error)?;
     Ok(DumpRecord::artifact_pieces(
         &sha256,
         size,
         offset,
-        data.unwrap_or_default(),
+        &data.unwrap_or_default(),
     ))
-}
-
-fn audit(row: &Row) -> Result<DumpRecord, StoreError> {
-    Ok(DumpRecord::Audit {
-        id: get(row, 0)?,
-        at: get(row, 1)?,
-        actor: get(row, 2)?,
-        action: get(row, 3)?,
-        product_id: get(row, 4)?,
-        license_id: get(row, 5)?,
-        detail: get(row, 6)?,
-    })
-}
-
-fn telemetry(row: &Row) -> Result<DumpRecord, StoreError> {
-    Ok(DumpRecord::Telemetry {
-        id: get(row, 0)?,
-        license_id: get(row, 1)?,
-        product_id: get(row, 2)?,
-        event: get(row, 3)?,
-        data: get(row, 4)?,
-        client_time: get(row, 5)?,
-        received_at: get(row, 6)?,
-    })
 }
 
 /// [`Store::import_dump`](crate::store::Store::import_dump).
@@ -301,7 +140,7 @@ pub(super) async fn import(
     )
     .await
     .map_err(pg_error)?;
-    let has_data: bool = rows::query_opt(
+    let has_data = rows::query_opt(
         &tx,
         "SELECT EXISTS (SELECT 1 FROM products) OR EXISTS (SELECT 1 FROM audit_log) \
          OR EXISTS (SELECT 1 FROM telemetry)",
@@ -309,7 +148,7 @@ pub(super) async fn import(
     )
     .await
     .map_err(pg_error)?
-    .map(|row| get(&row, 0))
+    .map(|row| row.flag(0))
     .transpose()?
     .unwrap_or(false);
     if has_data {
@@ -344,6 +183,14 @@ pub(super) async fn import(
     insert(&tx, pending).await?;
     let counts = check.finish()?;
     pieces.finish()?;
+    // Each license's seat count and first binding day follow its devices.
+    tx.batch_execute(
+        "UPDATE licenses l SET devices_bound = d.n, first_bound_on = d.first \
+         FROM (SELECT license_id, count(*) AS n, min(bound_on) AS first \
+               FROM devices GROUP BY license_id) d WHERE d.license_id = l.id",
+    )
+    .await
+    .map_err(pg_error)?;
     for table in ["licenses", "toggles", "releases", "audit_log", "telemetry"] {
         tx.batch_execute(&format!(
             "SELECT setval(pg_get_serial_sequence('{table}', 'id'), \
@@ -356,28 +203,18 @@ pub(super) async fn import(
     Ok(counts)
 }
 
-/// Stores a dumped setting, or checks it against the target's: the license
-/// index check must agree, or no imported key could be found.
+/// Stores a dumped setting. The dump's settings win: the database is
+/// empty, so nothing was indexed under its own license index secret yet.
 async fn keep_setting(tx: &Transaction<'_>, name: &str, value: &str) -> Result<(), StoreError> {
-    let stored: Option<String> =
-        rows::query_opt(tx, "SELECT value FROM settings WHERE name = $1", &[&name])
-            .await
-            .map_err(pg_error)?
-            .map(|row| get(&row, 0))
-            .transpose()?;
-    match stored {
-        Some(stored) if stored == value => Ok(()),
-        Some(_) if name == "license_index_check" => Err(other_index()),
-        _ => rows::execute(
-            tx,
-            "INSERT INTO settings (name, value) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-            &[&name, &value],
-        )
-        .await
-        .map(drop)
-        .map_err(pg_error),
-    }
+    rows::execute(
+        tx,
+        "INSERT INTO settings (name, value) VALUES ($1, $2) \
+         ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+        &[&name, &value],
+    )
+    .await
+    .map(drop)
+    .map_err(pg_error)
 }
 
 /// Joins an artifact's pieces into stored chunks; the row naming the
@@ -403,8 +240,8 @@ impl ArtifactWriter {
             )
             .await
             .map_err(pg_error)?
-            .ok_or_else(|| StoreError::Backend("no new artifact id".into()))?;
-            self.blob_id = get(&row, 0)?;
+            .ok_or_else(|| corrupt("no new artifact id"))?;
+            self.blob_id = row.int(0)?;
             self.chunk_offset = 0;
             self.chunk.clear();
         }

@@ -5,18 +5,15 @@
 use deadpool_postgres::Client;
 
 use super::pg_error;
-use crate::license_index::LicenseIndex;
+use crate::license_index::{self, LicenseIndex, LEGACY_CHECK_SETTING, SECRET_SETTING};
 use crate::store::StoreError;
 
 /// The migrations, in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_releases_admin_tokens_blobs.sql"),
+    include_str!("migrations/0003_seat_counts.sql"),
 ];
-
-/// The text whose digest marks which index secret a database was built with
-/// (the same as SQLite's, so a dump carries its check between backends).
-const INDEX_CHECK_TEXT: &str = "skyline/v1 license index check";
 
 /// The advisory lock key that serializes migrations across nodes
 /// (`'skyline'` as bytes).
@@ -31,12 +28,13 @@ pub struct Migration {
     pub to: u32,
 }
 
-/// Brings the schema to the newest version and checks (or records) the
-/// license index, in one transaction holding the migration lock.
+/// Brings the schema to the newest version and settles the license index
+/// (storing its secret when the database has none yet), in one transaction
+/// holding the migration lock: nodes starting together agree on one secret.
 pub(super) async fn migrate(
     client: &mut Client,
-    index: &LicenseIndex,
-) -> Result<Migration, StoreError> {
+    legacy: Option<&LicenseIndex>,
+) -> Result<(Migration, LicenseIndex), StoreError> {
     let tx = client.transaction().await.map_err(pg_error)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .await
@@ -50,10 +48,10 @@ pub(super) async fn migrate(
         .map_err(pg_error)?
         .map(|row| row.get(0));
     let from = u32::try_from(found.unwrap_or(0))
-        .map_err(|_| StoreError::Backend("the schema version is negative".into()))?;
+        .map_err(|_| crate::store::error::corrupt("the schema version is negative"))?;
     let latest = latest_version();
     if from > latest {
-        return Err(StoreError::Invalid(format!(
+        return Err(StoreError::Config(format!(
             "the database schema is version {from}, newer than this server knows ({latest}): \
              upgrade the server"
         )));
@@ -73,9 +71,9 @@ pub(super) async fn migrate(
         .await
         .map_err(pg_error)?;
     }
-    check_license_index(&tx, index).await?;
+    let index = settle_license_index(&tx, legacy).await?;
     tx.commit().await.map_err(pg_error)?;
-    Ok(Migration { from, to: latest })
+    Ok((Migration { from, to: latest }, index))
 }
 
 /// The schema version this build creates.
@@ -83,35 +81,33 @@ pub(super) fn latest_version() -> u32 {
     MIGRATIONS.len() as u32
 }
 
-/// Records which index secret this database uses, or refuses a different
-/// one: with another secret no stored key could ever be found again.
-async fn check_license_index(
+/// Reads the license index settings and settles the index, storing the
+/// secret when the database has none yet.
+async fn settle_license_index(
     tx: &deadpool_postgres::Transaction<'_>,
-    index: &LicenseIndex,
-) -> Result<(), StoreError> {
-    let check = hex::encode(index.digest(INDEX_CHECK_TEXT));
-    let stored: Option<String> = tx
-        .query_opt(
-            "SELECT value FROM settings WHERE name = 'license_index_check'",
-            &[],
+    legacy: Option<&LicenseIndex>,
+) -> Result<LicenseIndex, StoreError> {
+    let mut settings = [None, None];
+    for (slot, name) in settings
+        .iter_mut()
+        .zip([SECRET_SETTING, LEGACY_CHECK_SETTING])
+    {
+        *slot = tx
+            .query_opt("SELECT value FROM settings WHERE name = $1", &[&name])
+            .await
+            .map_err(pg_error)?
+            .map(|row| row.get::<_, String>(0));
+    }
+    let [secret, check] = settings;
+    let settled = license_index::settle(secret.as_deref(), check.as_deref(), legacy)
+        .map_err(crate::store::index_error)?;
+    if settled.store_secret {
+        tx.execute(
+            "INSERT INTO settings (name, value) VALUES ($1, $2)",
+            &[&SECRET_SETTING, &settled.index.stored_form().as_str()],
         )
         .await
-        .map_err(pg_error)?
-        .map(|row| row.get(0));
-    match stored {
-        Some(stored) if stored == check => Ok(()),
-        Some(_) => Err(StoreError::Invalid(
-            "this database's license keys were indexed with another identity key: \
-             start the server with the identity key the database was created with"
-                .into(),
-        )),
-        None => tx
-            .execute(
-                "INSERT INTO settings (name, value) VALUES ('license_index_check', $1)",
-                &[&check],
-            )
-            .await
-            .map(drop)
-            .map_err(pg_error),
+        .map_err(pg_error)?;
     }
+    Ok(settled.index)
 }

@@ -19,7 +19,9 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::{pg_error, rows};
-use crate::store::{StoreError, TelemetryRecord};
+use crate::domain::TelemetryRecord;
+use crate::store::rows::Columns as _;
+use crate::store::StoreError;
 
 /// Most events in one batch.
 const MAX_BATCH: usize = 2_000;
@@ -117,7 +119,7 @@ impl std::fmt::Debug for TelemetryWriter {
 }
 
 fn stopped() -> StoreError {
-    StoreError::Backend("the telemetry writer has stopped".into())
+    crate::store::error::stopped("the telemetry writer has stopped")
 }
 
 async fn commit_loop(pool: Pool, mut events: mpsc::Receiver<Pending>) {
@@ -204,5 +206,5 @@ async fn insert(pool: &Pool, batch: &[Pending]) -> Result<Vec<i64>, StoreError> 
     .await
     .map_err(pg_error)?;
     tx.commit().await.map_err(pg_error)?;
-    unknown.iter().map(|row| rows::get(row, 0)).collect()
+    unknown.iter().map(|row| row.int(0)).collect()
 }

@@ -10,76 +10,42 @@
 //! export has no `releaseBlob` records and an import refuses them (`skyline
 //! export` and `import` move them between the directory and the dump).
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection};
 use tokio::sync::mpsc;
 
 use super::backend_error;
 use crate::store::dump::{
-    artifacts_elsewhere, bad_dump, dumped_date, dumped_digest, dumped_duration, dumped_hash,
-    dumped_signature, dumped_toggle, not_empty, other_index, ImportCheck,
+    artifacts_elsewhere, bad_dump, cancelled, dumped_date, dumped_digest, dumped_duration,
+    dumped_hash, dumped_signature, dumped_toggle, not_empty, ImportCheck, EXPORTS,
 };
 use crate::store::{DumpCounts, DumpRecord, StoreError};
 
-/// What export reads, in dump order, and how a row becomes a record.
-type ToRecord = fn(&Row<'_>) -> rusqlite::Result<DumpRecord>;
+/// The order each table is exported in (devices in binding order).
+fn order(table: &str) -> &'static str {
+    match table {
+        "settings" => "name",
+        "devices" => "license_id, bound_on, rowid",
+        _ => "id",
+    }
+}
 
-const TABLES: [(&str, ToRecord); 10] = [
-    ("SELECT name, value FROM settings ORDER BY name", setting),
-    (
-        "SELECT id, min_version, enabled FROM products ORDER BY id",
-        product,
-    ),
-    (
-        "SELECT id, product_id, duration, seats FROM plans ORDER BY id",
-        plan,
-    ),
-    (
-        "SELECT id, key_digest, key_last_group, plan_id, status, activation_date, expiry_date \
-         FROM licenses ORDER BY id",
-        license,
-    ),
-    (
-        "SELECT license_id, serial_number, cs_product_uuid, bound_on, last_login, \
-         previous_last_login, locked FROM devices ORDER BY license_id, bound_on, rowid",
-        device,
-    ),
-    (
-        "SELECT id, product_id, scope, plan_id, license_id, name, value_type, value \
-         FROM toggles ORDER BY id",
-        toggle,
-    ),
-    (
-        "SELECT id, product_id, version, platform, channel, file_name, size, sha256, signature, \
-         yanked, published_at FROM releases ORDER BY id",
-        release,
-    ),
-    (
-        "SELECT id, name, read_only, secret_hash, created_at, last_used_at, revoked_at \
-         FROM admin_tokens ORDER BY id",
-        admin_token,
-    ),
-    (
-        "SELECT id, at, actor, action, product_id, license_id, detail FROM audit_log ORDER BY id",
-        audit,
-    ),
-    (
-        "SELECT id, license_id, product_id, event, data, client_time, received_at \
-         FROM telemetry ORDER BY id",
-        telemetry,
-    ),
-];
-
-/// [`Store::export_dump`](crate::store::Store::export_dump), on a blocking thread.
+/// [`Backend::export_dump`](crate::store::Backend::export_dump), on a blocking thread.
 pub(super) fn export(
     conn: &Connection,
     out: &mpsc::Sender<DumpRecord>,
 ) -> Result<DumpCounts, StoreError> {
     let mut counts = DumpCounts::default();
-    for (sql, to_record) in TABLES {
-        let mut statement = conn.prepare(sql).map_err(backend_error)?;
+    for export in &EXPORTS {
+        let sql = format!(
+            "SELECT {} FROM {} ORDER BY {}",
+            export.columns,
+            export.table,
+            order(export.table)
+        );
+        let mut statement = conn.prepare(&sql).map_err(backend_error)?;
         let mut rows = statement.query([]).map_err(backend_error)?;
         while let Some(row) = rows.next().map_err(backend_error)? {
-            let record = to_record(row).map_err(backend_error)?;
+            let record = (export.record)(row)?;
             counts.count(&record);
             out.blocking_send(record).map_err(|_| cancelled())?;
         }
@@ -89,124 +55,6 @@ pub(super) fn export(
     };
     out.blocking_send(end).map_err(|_| cancelled())?;
     Ok(counts)
-}
-
-fn cancelled() -> StoreError {
-    StoreError::Backend("the export was cancelled: its reader stopped".into())
-}
-
-fn setting(row: &Row<'_>) -> rusqlite::Result<DumpRecord> {
-    Ok(DumpRecord::Setting {
-        name: row.get(0)?,
-        value: row.get(1)?,
-    })
-}
-
-fn product(row: &Row<'_>) -> rusqlite::Result<DumpRecord> {
-    Ok(DumpRecord::Product {
-        id: row.get(0)?,
-        min_version: row.get(1)?,
-        enabled: row.get(2)?,
-    })
-}
-
-fn plan(row: &Row<'_>) -> rusqlite::Result<DumpRecord> {
-    Ok(DumpRecord::Plan {
-        id: row.get(0)?,
-        product_id: row.get(1)?,
-        duration: row.get(2)?,
-        seats: row.get(3)?,
-    })
-}
-
-fn license(row: &Row<'_>) -> rusqlite::Result<DumpRecord> {
-    Ok(DumpRecord::License {
-        id: row.get(0)?,
-        key_digest: hex::encode(row.get::<_, Vec<u8>>(1)?),
-        key_last_group: row.get(2)?,
-        plan_id: row.get(3)?,
-        status: row.get(4)?,
-        activation_date: row.get(5)?,
-        expiry_date: row.get(6)?,
-    })
-}
-
-fn device(row: &Row<'_>) -> rusqlite::Result<DumpRecord> {
-    Ok(DumpRecord::Device {
-        license_id: row.get(0)?,
-        serial_number: row.get(1)?,
-        cs_product_uuid: row.get(2)?,
-        bound_on: row.get(3)?,
-        last_login: row.get(4)?,
-        previous_last_login: row.get(5)?,
-        locked: row.get(6)?,
-    })
-}
-
-fn toggle(row: &Row<'_>) -> rusqlite::Result<DumpRecord> {
-    Ok(DumpRecord::Toggle {
-        id: row.get(0)?,
-        product_id: row.get(1)?,
-        scope: row.get(2)?,
-        plan_id: row.get(3)?,
-        license_id: row.get(4)?,
-        name: row.get(5)?,
-        value_type: row.get(6)?,
-        value: row.get(7)?,
-    })
-}
-
-fn release(row: &Row<'_>) -> rusqlite::Result<DumpRecord> {
-    let platform: String = row.get(3)?;
-    Ok(DumpRecord::Release {
-        id: row.get(0)?,
-        product_id: row.get(1)?,
-        version: row.get(2)?,
-        platform: (!platform.is_empty()).then_some(platform),
-        channel: row.get(4)?,
-        file_name: row.get(5)?,
-        size: row.get(6)?,
-        sha256: hex::encode(row.get::<_, Vec<u8>>(7)?),
-        signature: hex::encode(row.get::<_, Vec<u8>>(8)?),
-        yanked: row.get(9)?,
-        published_at: row.get(10)?,
-    })
-}
-
-fn admin_token(row: &Row<'_>) -> rusqlite::Result<DumpRecord> {
-    Ok(DumpRecord::AdminToken {
-        id: row.get(0)?,
-        name: row.get(1)?,
-        read_only: row.get(2)?,
-        secret_hash: hex::encode(row.get::<_, Vec<u8>>(3)?),
-        created_at: row.get(4)?,
-        last_used_at: row.get(5)?,
-        revoked_at: row.get(6)?,
-    })
-}
-
-fn audit(row: &Row<'_>) -> rusqlite::Result<DumpRecord> {
-    Ok(DumpRecord::Audit {
-        id: row.get(0)?,
-        at: row.get(1)?,
-        actor: row.get(2)?,
-        action: row.get(3)?,
-        product_id: row.get(4)?,
-        license_id: row.get(5)?,
-        detail: row.get(6)?,
-    })
-}
-
-fn telemetry(row: &Row<'_>) -> rusqlite::Result<DumpRecord> {
-    Ok(DumpRecord::Telemetry {
-        id: row.get(0)?,
-        license_id: row.get(1)?,
-        product_id: row.get(2)?,
-        event: row.get(3)?,
-        data: row.get(4)?,
-        client_time: row.get(5)?,
-        received_at: row.get(6)?,
-    })
 }
 
 /// [`Store::import_dump`](crate::store::Store::import_dump), as one writer job.
@@ -236,7 +84,15 @@ pub(super) fn import(
             other => other,
         })?;
     }
-    check.finish()
+    let counts = check.finish()?;
+    // Each license's seat count and first binding day follow its devices.
+    conn.execute_batch(
+        "UPDATE licenses SET \
+           devices_bound = (SELECT count(*) FROM devices d WHERE d.license_id = licenses.id), \
+           first_bound_on = (SELECT min(bound_on) FROM devices d WHERE d.license_id = licenses.id)",
+    )
+    .map_err(backend_error)?;
+    Ok(counts)
 }
 
 fn insert(conn: &Connection, record: DumpRecord) -> Result<(), StoreError> {
@@ -247,22 +103,12 @@ fn insert(conn: &Connection, record: DumpRecord) -> Result<(), StoreError> {
             .map_err(backend_error)
     };
     match record {
-        DumpRecord::Setting { name, value } => {
-            let stored: Option<String> = conn
-                .query_row("SELECT value FROM settings WHERE name = ?1", [&name], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(backend_error)?;
-            match stored {
-                Some(stored) if stored == value => Ok(()),
-                Some(_) if name == "license_index_check" => Err(other_index()),
-                _ => run(
-                    "INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)",
-                    params![name, value],
-                ),
-            }
-        }
+        // The dump's settings win: the database is empty, so nothing was
+        // indexed under its own license index secret yet.
+        DumpRecord::Setting { name, value } => run(
+            "INSERT OR REPLACE INTO settings (name, value) VALUES (?1, ?2)",
+            params![name, value],
+        ),
         DumpRecord::Product {
             id,
             min_version,

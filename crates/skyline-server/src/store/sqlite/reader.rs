@@ -41,7 +41,7 @@ impl Readers {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         if self.closed.load(Ordering::Acquire) {
-            return Err(StoreError::Backend("the store is closed".into()));
+            return Err(crate::store::error::stopped("the store is closed"));
         }
         let idle = self.idle.clone();
         let path = self.path.clone();
@@ -64,7 +64,7 @@ impl Readers {
             result
         })
         .await
-        .map_err(|_| StoreError::Backend("a storage read failed unexpectedly".into()))?
+        .map_err(|_| crate::store::error::stopped("a storage read failed unexpectedly"))?
     }
 }
 
@@ -79,5 +79,5 @@ impl Readers {
 }
 
 fn poisoned() -> StoreError {
-    StoreError::Backend("the read connection pool is unusable".into())
+    crate::store::error::stopped("the read connection pool is unusable")
 }

@@ -6,28 +6,26 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::{backend_error, SqliteOptions};
-use crate::license_index::LicenseIndex;
+use crate::license_index::{self, LicenseIndex, LEGACY_CHECK_SETTING, SECRET_SETTING};
 use crate::store::StoreError;
 
 /// The migrations, in order; migration `i` brings the schema to version `i + 1`.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_releases_admin_tokens.sql"),
+    include_str!("migrations/0003_seat_counts.sql"),
 ];
 
-/// The text whose digest marks which index secret a database was built with.
-const INDEX_CHECK_TEXT: &str = "skyline/v1 license index check";
-
 /// Opens (creating if needed) the write connection, configures it, migrates
-/// the schema and checks the license index.
+/// the schema and settles the license index.
 pub(super) fn open_writer(
     path: &Path,
     options: &SqliteOptions,
-    index: &LicenseIndex,
-) -> Result<Connection, StoreError> {
+    legacy: Option<&LicenseIndex>,
+) -> Result<(Connection, LicenseIndex), StoreError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| {
-            StoreError::Backend(format!("cannot create the database directory: {e}"))
+            StoreError::Config(format!("cannot create the database directory: {e}"))
         })?;
     }
     let conn = Connection::open(path).map_err(backend_error)?;
@@ -37,7 +35,7 @@ pub(super) fn open_writer(
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .map_err(backend_error)?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::Config(format!(
             "the database refused WAL mode (journal mode is `{mode}`)"
         )));
     }
@@ -56,8 +54,8 @@ pub(super) fn open_writer(
         .map_err(backend_error)?;
     conn.set_prepared_statement_cache_capacity(64);
     migrate(&conn)?;
-    check_license_index(&conn, index)?;
-    Ok(conn)
+    let index = settle_license_index(&conn, legacy)?;
+    Ok((conn, index))
 }
 
 /// Opens a read-only connection to an existing database.
@@ -99,9 +97,9 @@ fn apply_next(conn: &Connection) -> Result<bool, StoreError> {
         .optional()
         .map_err(backend_error)?;
     let version = usize::try_from(version.unwrap_or(0))
-        .map_err(|_| StoreError::Backend("the schema version is negative".into()))?;
+        .map_err(|_| crate::store::error::corrupt("the schema version is negative"))?;
     if version > MIGRATIONS.len() {
-        return Err(StoreError::Invalid(format!(
+        return Err(StoreError::Config(format!(
             "the database schema is version {version}, newer than this server knows ({}): \
              upgrade the server",
             MIGRATIONS.len()
@@ -122,32 +120,44 @@ fn apply_next(conn: &Connection) -> Result<bool, StoreError> {
     Ok(true)
 }
 
-/// Records which index secret this database uses, or refuses a different one:
-/// with another secret no stored key could ever be found again.
-fn check_license_index(conn: &Connection, index: &LicenseIndex) -> Result<(), StoreError> {
-    let check = hex::encode(index.digest(INDEX_CHECK_TEXT));
-    let stored: Option<String> = conn
-        .query_row(
-            "SELECT value FROM settings WHERE name = 'license_index_check'",
-            [],
-            |r| r.get(0),
-        )
+/// Reads the license index settings and settles the index in one write
+/// transaction, storing the secret when the database has none yet.
+fn settle_license_index(
+    conn: &Connection,
+    legacy: Option<&LicenseIndex>,
+) -> Result<LicenseIndex, StoreError> {
+    let setting = |name: &str| -> Result<Option<String>, StoreError> {
+        conn.query_row("SELECT value FROM settings WHERE name = ?1", [name], |r| {
+            r.get(0)
+        })
         .optional()
+        .map_err(backend_error)
+    };
+    conn.execute_batch("BEGIN IMMEDIATE")
         .map_err(backend_error)?;
-    match stored {
-        Some(stored) if stored == check => Ok(()),
-        Some(_) => Err(StoreError::Invalid(
-            "this database's license keys were indexed with another identity key: \
-             start the server with the identity key the database was created with"
-                .into(),
-        )),
-        None => conn
-            .execute(
-                "INSERT INTO settings (name, value) VALUES ('license_index_check', ?1)",
-                [check],
+    let settled = (|| {
+        let secret = setting(SECRET_SETTING)?;
+        let check = setting(LEGACY_CHECK_SETTING)?;
+        let settled = license_index::settle(secret.as_deref(), check.as_deref(), legacy)
+            .map_err(crate::store::index_error)?;
+        if settled.store_secret {
+            conn.execute(
+                "INSERT INTO settings (name, value) VALUES (?1, ?2)",
+                [SECRET_SETTING, settled.index.stored_form().as_str()],
             )
-            .map(drop)
-            .map_err(backend_error),
+            .map_err(backend_error)?;
+        }
+        Ok(settled.index)
+    })();
+    match settled {
+        Ok(index) => {
+            conn.execute_batch("COMMIT").map_err(backend_error)?;
+            Ok(index)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
     }
 }
 
@@ -160,35 +170,62 @@ pub(super) fn latest_version() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use skyline_protocol::IdentityKeyPair;
 
     #[test]
-    fn migrates_once_and_refuses_another_index() {
+    fn migrates_once_and_keeps_its_index() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/dir/s.db");
         let options = SqliteOptions::default();
-        let index = LicenseIndex::from_secret([1; 32]);
-        let conn = open_writer(&path, &options, &index).unwrap();
+        let (conn, index) = open_writer(&path, &options, None).unwrap();
         let version: i64 = conn
             .query_row("SELECT version FROM schema_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version as usize, latest_version());
         drop(conn);
-        // Reopening is a no-op migration.
-        drop(open_writer(&path, &options, &index).unwrap());
-        let err = open_writer(&path, &options, &LicenseIndex::from_secret([2; 32])).unwrap_err();
+        // Reopening is a no-op migration and finds the same index.
+        let (_, again) = open_writer(&path, &options, None).unwrap();
+        assert_eq!(again.digest("K"), index.digest("K"));
+    }
+
+    #[test]
+    fn an_older_database_needs_its_identity_key_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let options = SqliteOptions::default();
+        let identity = IdentityKeyPair::from_seed(&[7; 32]).unwrap();
+        let legacy = LicenseIndex::from_identity(&identity).unwrap();
+        // What an earlier version left: a check of its secret, no secret.
+        let (conn, _) = open_writer(&path, &options, None).unwrap();
+        conn.execute("DELETE FROM settings", []).unwrap();
+        conn.execute(
+            "INSERT INTO settings (name, value) VALUES (?1, ?2)",
+            [LEGACY_CHECK_SETTING, legacy.legacy_check().as_str()],
+        )
+        .unwrap();
+        drop(conn);
+        let err = open_writer(&path, &options, None).unwrap_err();
+        assert!(err.to_string().contains("--identity"), "{err}");
+        let other =
+            LicenseIndex::from_identity(&IdentityKeyPair::from_seed(&[8; 32]).unwrap()).unwrap();
+        let err = open_writer(&path, &options, Some(&other)).unwrap_err();
         assert!(err.to_string().contains("another identity key"), "{err}");
+        let (_, index) = open_writer(&path, &options, Some(&legacy)).unwrap();
+        assert_eq!(index.digest("K"), legacy.digest("K"));
+        // From now on the database finds its keys without the identity key.
+        let (_, index) = open_writer(&path, &options, None).unwrap();
+        assert_eq!(index.digest("K"), legacy.digest("K"));
     }
 
     #[test]
     fn refuses_a_newer_schema() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
-        let index = LicenseIndex::from_secret([1; 32]);
-        let conn = open_writer(&path, &SqliteOptions::default(), &index).unwrap();
+        let (conn, _) = open_writer(&path, &SqliteOptions::default(), None).unwrap();
         conn.execute("UPDATE schema_version SET version = 99", [])
             .unwrap();
         drop(conn);
-        let err = open_writer(&path, &SqliteOptions::default(), &index).unwrap_err();
+        let err = open_writer(&path, &SqliteOptions::default(), None).unwrap_err();
         assert!(err.to_string().contains("version 99"), "{err}");
     }
 }

@@ -52,12 +52,12 @@ where
         };
         conn.execute_batch("SAVEPOINT job").map_err(backend_error)?;
         let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
-            .unwrap_or_else(|_| Err(StoreError::Backend("a storage job panicked".into())));
+            .unwrap_or_else(|_| Err(crate::store::error::stopped("a storage job panicked")));
         if conn.is_autocommit() {
             // SQLite rolled the whole transaction back (e.g. disk full).
             self.result = Some(result);
-            return Err(StoreError::Backend(
-                "the transaction was rolled back by the database".into(),
+            return Err(crate::store::error::stopped(
+                "the transaction was rolled back by the database",
             ));
         }
         let end = if result.is_ok() {
@@ -75,7 +75,7 @@ where
             (Some(Err(own)), _) => Err(own),
             (Some(Ok(value)), Ok(())) => Ok(value),
             (_, Err(group)) => Err(group),
-            (None, Ok(())) => Err(StoreError::Backend("a storage job did not run".into())),
+            (None, Ok(())) => Err(crate::store::error::stopped("a storage job did not run")),
         };
         // The caller may have given up waiting; nothing to do then.
         let _ = self.reply.send(answer);
@@ -105,7 +105,9 @@ impl Writer {
         let thread = thread::Builder::new()
             .name("skyline-store-writer".into())
             .spawn(move || writer_loop(conn, queue))
-            .map_err(|e| StoreError::Backend(format!("cannot start the writer thread: {e}")))?;
+            .map_err(|e| {
+                crate::store::error::stopped(format!("cannot start the writer thread: {e}"))
+            })?;
         Ok(Writer {
             jobs,
             thread: Mutex::new(Some(thread)),
@@ -144,7 +146,7 @@ impl Writer {
 }
 
 fn stopped() -> StoreError {
-    StoreError::Backend("the storage writer has stopped".into())
+    crate::store::error::stopped("the storage writer has stopped")
 }
 
 impl Drop for Writer {
