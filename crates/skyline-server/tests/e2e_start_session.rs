@@ -130,12 +130,18 @@ async fn unknown_malformed_and_foreign_keys_are_invalid_license_key() {
     let t = server.clock_now();
 
     let unknown = license_key::generate().unwrap();
+    // Whatever its length (PROTOCOL.md §6 step 3: a typo, not a protocol
+    // error), up to what a message can carry.
+    let long = format!("{key}{}", "-X".repeat(100));
+    let huge = "WDGQX ".repeat(5_000);
     for typed in [
         unknown.as_str(),
         "hello",
         "",
         "WDGQX-WC2Y3-4R966-TK3H3",
         "WDGQX-WC2Y3-4R966-TK3H3-HXRB!",
+        long.as_str(),
+        huge.as_str(),
         foreign.as_str(),
     ] {
         let error = server.refused_at(t, start_request(typed, "SN-1")).await;

@@ -52,7 +52,9 @@ pub struct StartSessionRequest {
     pub device_serial_number: String,
     /// `csProductUUID`, 1..128 characters.
     pub cs_product_uuid: String,
-    /// `licenseKey` as typed by the user; normalized by the server.
+    /// `licenseKey` as typed by the user; normalized by the server. Any
+    /// length is read (the message size bounds it): one that is not a key
+    /// is `INVALID_LICENSE_KEY`, not a malformed request.
     pub license_key: String,
 }
 
@@ -67,7 +69,7 @@ impl StartSessionRequest {
             last_login_reported_by_client: d.opt_i64("lastLoginReportedByClient")?,
             device_serial_number: bounded_str(&d, "deviceSerialNumber", 1, 128)?.to_owned(),
             cs_product_uuid: bounded_str(&d, "csProductUUID", 1, 128)?.to_owned(),
-            license_key: bounded_str(&d, "licenseKey", 0, 128)?.to_owned(),
+            license_key: d.str("licenseKey")?.to_owned(),
         })
     }
 
