@@ -103,10 +103,15 @@ pub enum Command {
     },
     /// Load a dump file from `skyline export` into an empty database, in
     /// one transaction (e.g. --database postgres://… after exporting SQLite).
+    /// A dump made before version 3 also needs the exported deployment's
+    /// identity key (--identity).
     Import {
         /// The dump file.
         file: PathBuf,
     },
+    /// Print the admin API's OpenAPI 3.0 document (as served at
+    /// /admin/openapi.json), to generate clients or check it offline.
+    Openapi,
 }
 
 /// `skyline serve`. Every option can also come from the config file or an

@@ -101,6 +101,10 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Migrate => transfer::migrate(&global).await,
         Command::Export { out } => transfer::export(&global, &out).await,
         Command::Import { file } => transfer::import(&global, &file).await,
+        Command::Openapi => {
+            print_json(skyline_server::admin::openapi::document());
+            Ok(())
+        }
         command => {
             init_logging("warn");
             // Only publishing signs: every other operator command needs the
@@ -129,7 +133,8 @@ async fn run(cli: Cli) -> Result<(), CliError> {
                 | Command::Bench(_)
                 | Command::Migrate
                 | Command::Export { .. }
-                | Command::Import { .. } => {
+                | Command::Import { .. }
+                | Command::Openapi => {
                     unreachable!("handled above")
                 }
             };

@@ -157,6 +157,25 @@ fn every_scenario_runs_against_a_real_server() {
         }
     }
 
+    // `bind`: every operation binds a new device to one key of a big plan;
+    // the report compares the first and the last thousand bindings.
+    let mut args = vec!["bind"];
+    args.extend(common);
+    args.extend(["--requests", "2000", "--seats", "5000"]);
+    let report = bench(&server.data_dir, &args);
+    assert_clean(&report, "bind");
+    assert_eq!(report["ops"], 2000, "{report:#}");
+    let bindings = &report["bindings"];
+    assert_eq!(bindings["span"], 1000, "{report:#}");
+    assert!(
+        bindings["firstPerSec"].as_f64().unwrap() > 0.0,
+        "{report:#}"
+    );
+    assert!(
+        bindings["lastToFirst"].as_f64().unwrap() > 0.0,
+        "{report:#}"
+    );
+
     let mut args = vec!["idle"];
     args.extend(common);
     args.extend(["--hold", "0"]);

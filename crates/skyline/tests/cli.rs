@@ -368,6 +368,70 @@ fn errors_exit_non_zero_with_a_message() {
     assert!(!output.stderr.is_empty());
 }
 
+/// The documented deployment: a key made with `keygen --out`, the catalogue
+/// made with `--database` alone (no identity key anywhere), the server given
+/// both. No command but `keygen` and `serve` makes an identity key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_cli_needs_only_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("secrets").join("id.key");
+    let database = format!(
+        "sqlite://{}",
+        dir.path().join("db").join("skyline.sqlite").display()
+    );
+    let data = dir.path().join("data");
+    let made = json(&data, &["keygen", "--out", key_file.to_str().unwrap()]);
+    let public = made["publicKey"].as_str().unwrap().to_owned();
+
+    let with_db = |args: &[&str]| {
+        let mut all = vec!["--database", database.as_str()];
+        all.extend_from_slice(args);
+        all.into_iter().map(str::to_owned).collect::<Vec<_>>()
+    };
+    let run = |args: &[&str]| {
+        let args = with_db(args);
+        ok(&data, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    run(&["product", "create", PRODUCT, "--min-version", "1.0.0"]);
+    run(&[
+        "plan",
+        "create",
+        MONTHLY,
+        "--product",
+        PRODUCT,
+        "--months",
+        "1",
+    ]);
+    let keys = run(&["license", "create", "--plan", MONTHLY, "--count", "2"]);
+    let keys: Vec<&str> = keys.lines().collect();
+    assert_eq!(keys.len(), 2);
+    run(&["license", "show", keys[0]]);
+    assert!(
+        !data.join("identity.key").exists(),
+        "an operator command made an identity key"
+    );
+
+    let server = Server::start_with(
+        &data,
+        &[
+            "--database",
+            &database,
+            "--identity",
+            key_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(server.pinned.to_hex(), public);
+    let mut client = server.connect().await;
+    let started = client
+        .start_session(start_request(PRODUCT, keys[0], "SN-1", None))
+        .await
+        .expect("start-session OK on a key the CLI made without the identity key");
+    assert!(started.result.is_activated_now);
+    assert!(!data.join("identity.key").exists());
+    let status = server.terminate();
+    assert!(status.success(), "{status}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_then_operator_commands_on_the_same_data() {
     let dir = tempfile::tempdir().unwrap();

@@ -11,6 +11,10 @@ pub enum Scenario {
     Handshake,
     /// Connect, handshake, start-session on a bench key, close.
     Session,
+    /// Connect, handshake, start-session of a device never seen before on
+    /// one key (its plan has --seats seats), close: binding the Nth device;
+    /// reports the rate of the first and the last thousand bindings.
+    Bind,
     /// get-feature-toggles on held sessions, lock-step or --pipeline N.
     Toggles,
     /// send-telemetry-event on held sessions; each OK means committed.
@@ -34,6 +38,7 @@ impl Scenario {
         match self {
             Scenario::Handshake => "handshake",
             Scenario::Session => "session",
+            Scenario::Bind => "bind",
             Scenario::Toggles => "toggles",
             Scenario::Telemetry => "telemetry",
             Scenario::Idle => "idle",
@@ -47,7 +52,11 @@ impl Scenario {
     pub fn needs_keys(self) -> bool {
         matches!(
             self,
-            Scenario::Session | Scenario::Toggles | Scenario::Telemetry | Scenario::Idle
+            Scenario::Session
+                | Scenario::Bind
+                | Scenario::Toggles
+                | Scenario::Telemetry
+                | Scenario::Idle
         )
     }
 
@@ -81,7 +90,7 @@ impl Scenario {
             Scenario::Handshake | Scenario::EchoConnect => 4,
             // Enough sessions in flight that the server's cores never wait
             // on one client's handshake (16 measured best on 2 cores).
-            Scenario::Session => 16,
+            Scenario::Session | Scenario::Bind => 16,
             Scenario::Toggles | Scenario::EchoBaseline | Scenario::EchoSealed => 16,
             // Each event waits for a group commit; many connections fill it.
             Scenario::Telemetry => 256,
@@ -132,6 +141,9 @@ pub struct BenchArgs {
     /// plan has as many device seats as that needs.
     #[arg(long)]
     pub keys: Option<u32>,
+    /// For `bind`: device seats of the one key every device binds to.
+    #[arg(long, default_value_t = 100_000)]
+    pub seats: u32,
     /// Product to create the bench keys under (created when missing).
     #[arg(long, default_value = "skyline-bench")]
     pub product: String,
@@ -167,10 +179,14 @@ Run the server with --handshakes-per-second 0 (its default limit of 50
 handshakes per second per address answers a load test with HTTP 429), and
 with --bench-echo for the echo scenarios.
 
-session, toggles, telemetry and idle create their own product, plan and
-license keys in the server's database before the run, through the same
---data-dir / --database / --identity as the operator commands: the identity
-key there must be the server's.
+session, bind, toggles, telemetry and idle create their own product, plan
+and license keys in the server's database before the run, through the same
+--data-dir / --database as the operator commands. The handshake pins
+--identity-public, else the public half of the data directory's identity key.
+
+bind measures what binding the 15,000th device of a key costs against the
+first: run it with --requests 15000 (or more) and compare the two rates it
+reports.
 
 Example:
   skyline serve --listen 127.0.0.1:7700 --handshakes-per-second 0 --bench-echo &

@@ -50,7 +50,7 @@ pub use args::BenchArgs;
 use args::Scenario;
 use control::Control;
 use scenarios::Ctx;
-use stats::{Errors, Failure, Percentiles, Report, ServerUsage, Tally};
+use stats::{BindRates, Errors, Failure, Percentiles, Report, ServerUsage, Tally};
 use target::Target;
 
 use crate::cli::Global;
@@ -64,6 +64,8 @@ const DEFAULT_MAX_KEYS: usize = 1_000;
 const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 /// Default cap on the time `idle` takes to open its sessions.
 const DEFAULT_IDLE_DURATION: Duration = Duration::from_secs(300);
+/// `bind` reports the rate of the first and the last this many bindings.
+const BIND_SPAN: usize = 1_000;
 /// How often the progress bar is redrawn and the run's end checked.
 const TICK: Duration = Duration::from_millis(100);
 
@@ -171,10 +173,14 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
     let keys = if scenario.needs_keys() {
         let count = match args.keys {
             Some(0) => return Err(CliError::failed("--keys must be at least 1")),
+            _ if scenario == Scenario::Bind => 1,
             Some(n) => n,
             None => u32::try_from(connections.min(DEFAULT_MAX_KEYS)).unwrap_or(1),
         };
-        let seats = keys::seats_for(connections as u64, count);
+        let seats = match scenario {
+            Scenario::Bind => args.seats.max(1),
+            _ => keys::seats_for(connections as u64, count),
+        };
         if !global.json {
             eprintln!(
                 "creating {count} license key{} for product {} ({seats} device seat{} each)",
@@ -218,6 +224,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
         message: (0..message_bytes.unwrap_or(0))
             .map(|i| (i % 251) as u8)
             .collect(),
+        bindings: scenarios::Bindings::default(),
     });
     let mut tasks = JoinSet::new();
     for worker in 0..workers {
@@ -225,6 +232,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
         match scenario {
             Scenario::Handshake => tasks.spawn(scenarios::handshake(ctx, worker)),
             Scenario::Session => tasks.spawn(scenarios::session(ctx, worker)),
+            Scenario::Bind => tasks.spawn(scenarios::bind(ctx, worker)),
             Scenario::Idle => tasks.spawn(scenarios::idle(ctx, worker)),
             Scenario::Toggles => {
                 let opener = scenarios::RpcOpener::toggles(ctx.clone(), worker);
@@ -338,6 +346,15 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
         tasks.abort_all();
     }
     let url = ctx.target.url.clone();
+    let bindings = (scenario == Scenario::Bind)
+        .then(|| ctx.bindings.first_and_last_rates(BIND_SPAN))
+        .flatten()
+        .map(|(first, last)| BindRates {
+            span: BIND_SPAN,
+            first_per_sec: first,
+            last_per_sec: last,
+            last_to_first: last / first.max(1e-9),
+        });
     drop(ctx);
 
     let server = match (
@@ -391,6 +408,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
         step: (scenario == Scenario::Session).then_some("start-session"),
         step_latency_us: Percentiles::of(&tally.step_latency()),
         held_sessions: (scenario == Scenario::Idle).then_some(ops),
+        bindings,
         errors: Errors {
             total: by_kind.iter().map(|e| e.count).sum(),
             by_kind,

@@ -44,6 +44,47 @@ pub struct Ctx {
     pub pipeline: usize,
     /// The bytes of each echo message.
     pub message: Vec<u8>,
+    /// `bind`: the next device number, and when each binding was answered.
+    pub bindings: Bindings,
+}
+
+/// Devices bound by a `bind` run and when each was answered.
+#[derive(Debug, Default)]
+pub struct Bindings {
+    next_device: std::sync::atomic::AtomicU64,
+    answered: std::sync::Mutex<Vec<Instant>>,
+}
+
+impl Bindings {
+    /// A device number no operation of this run used before.
+    fn device(&self) -> u64 {
+        self.next_device
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn answered(&self, at: Instant) {
+        if let Ok(mut answered) = self.answered.lock() {
+            answered.push(at);
+        }
+    }
+
+    /// Bindings per second over the first and the last `span` answers, in
+    /// the order they came: `None` with fewer than `2 * span` answers.
+    pub fn first_and_last_rates(&self, span: usize) -> Option<(f64, f64)> {
+        let mut answered = self.answered.lock().ok()?.clone();
+        answered.sort();
+        let n = answered.len();
+        if span < 2 || n < 2 * span {
+            return None;
+        }
+        let rate = |from: Instant, to: Instant| {
+            (span - 1) as f64 / to.duration_since(from).as_secs_f64().max(1e-9)
+        };
+        Some((
+            rate(answered[0], answered[span - 1]),
+            rate(answered[n - span], answered[n - 1]),
+        ))
+    }
 }
 
 impl Ctx {
@@ -144,6 +185,30 @@ pub async fn session(ctx: Arc<Ctx>, worker: usize) {
                 last_logins[slot] = Some(last_login);
                 recorder.ok(due.elapsed());
                 recorder.step(rpc);
+                close_client(client, &recorder).await;
+            }
+            Err(failure) => {
+                recorder.error(failure);
+                tokio::time::sleep(BACKOFF).await;
+            }
+        }
+    }
+    finish(&ctx, &mut recorder).await;
+}
+
+/// `bind`: connect, handshake, start-session of a new device on key 0,
+/// close. Every operation binds one more device to the one key.
+pub async fn bind(ctx: Arc<Ctx>, worker: usize) {
+    let mut recorder = Recorder::new(ctx.tally.clone());
+    start(&ctx).await;
+    let mut pacer = ctx.control.pacer(worker, ctx.workers);
+    while ctx.control.ticket().is_some() {
+        let due = pacer.due().await;
+        let device = ctx.bindings.device();
+        match ctx.session(0, device, &mut None).await {
+            Ok(client) => {
+                ctx.bindings.answered(Instant::now());
+                recorder.ok(due.elapsed());
                 close_client(client, &recorder).await;
             }
             Err(failure) => {

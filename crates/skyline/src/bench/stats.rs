@@ -303,12 +303,29 @@ pub struct Report {
     pub step_latency_us: Option<Percentiles>,
     /// `idle`: sessions open when the server's memory was read.
     pub held_sessions: Option<u64>,
+    /// `bind`: the rate of the first and the last bindings.
+    pub bindings: Option<BindRates>,
     pub errors: Errors,
     pub server: Option<ServerUsage>,
     /// The load tool's own CPU time per successful operation (µs).
     pub client_cpu_us_per_op: Option<f64>,
     /// Notes on the run (e.g. why there were errors).
     pub notes: Vec<String>,
+}
+
+/// How fast a `bind` run bound its first and its last devices.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BindRates {
+    /// Bindings per measured span.
+    pub span: usize,
+    /// Bindings per second over the first `span`.
+    pub first_per_sec: f64,
+    /// Bindings per second over the last `span`.
+    pub last_per_sec: f64,
+    /// `last_per_sec / first_per_sec`: 1 when the Nth device costs what
+    /// the first did.
+    pub last_to_first: f64,
 }
 
 /// "123 us", "1.25 ms", "2.10 s".
@@ -357,6 +374,13 @@ impl fmt::Display for Report {
         writeln!(f, "{:<14}{:.2} s", "elapsed", self.elapsed_secs)?;
         writeln!(f, "{:<14}{} OK", "operations", self.ops)?;
         writeln!(f, "{:<14}{:.0} ops/s", "throughput", self.throughput)?;
+        if let Some(b) = &self.bindings {
+            writeln!(
+                f,
+                "{:<14}first {}: {:.0}/s   last {}: {:.0}/s   (last/first {:.2})",
+                "bindings", b.span, b.first_per_sec, b.span, b.last_per_sec, b.last_to_first
+            )?;
+        }
         match &self.latency_us {
             Some(p) => writeln!(f, "{:<14}{}", "latency", percentiles_line(p))?,
             None => writeln!(f, "{:<14}-", "latency")?,

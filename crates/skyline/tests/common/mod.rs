@@ -137,7 +137,14 @@ impl Server {
     /// handshake limit off, as tests open many connections, and no admin API
     /// on its fixed default port) and waits for its banner.
     pub fn start(data_dir: &Path) -> Server {
+        Self::start_with(data_dir, &[])
+    }
+
+    /// [`Server::start`] with more global options (`--database`,
+    /// `--identity`, …) before the subcommand.
+    pub fn start_with(data_dir: &Path, global: &[&str]) -> Server {
         let mut child = skyline(data_dir)
+            .args(global)
             .args([
                 "serve",
                 "--listen",

@@ -147,13 +147,9 @@ pub(super) fn paths() -> Value {
     add(
         "/admin/licenses/{key}/revoke",
         "post",
-        Op::new(
-            "licenses",
-            "Revoke a key",
-            json!({"type": "object", "properties": {"revoked": {"type": "boolean"}}}),
-        )
-        .params(vec![key()])
-        .build(true),
+        Op::new("licenses", "Revoke a key", schema_ref("Revoked"))
+            .params(vec![key()])
+            .build(true),
     );
     add(
         "/admin/licenses/{key}/reset-device",
@@ -161,7 +157,7 @@ pub(super) fn paths() -> Value {
         Op::new(
             "licenses",
             "Clear a device binding or an integrity lock",
-            json!({"type": "object", "properties": {"reset": {"type": "integer"}}}),
+            schema_ref("Reset"),
         )
         .params(vec![key()])
         .raw_body(json!({"required": false, "content": json_content(schema_ref("DeviceChoice"))}))
@@ -207,26 +203,22 @@ pub(super) fn paths() -> Value {
     add(
         "/admin/products/{product_id}/toggles/{name}",
         "delete",
-        Op::new(
-            "toggles",
-            "Remove a toggle value",
-            json!({"type": "object", "properties": {"removed": {"type": "boolean"}}}),
-        )
-        .params(vec![
-            product_id(),
-            name,
-            query_param(
-                "plan",
-                "Remove the plan's value.",
-                json!({"type": "string"}),
-            ),
-            query_param(
-                "license",
-                "Remove the key's value.",
-                json!({"type": "string"}),
-            ),
-        ])
-        .build(true),
+        Op::new("toggles", "Remove a toggle value", schema_ref("Removed"))
+            .params(vec![
+                product_id(),
+                name,
+                query_param(
+                    "plan",
+                    "Remove the plan's value.",
+                    json!({"type": "string"}),
+                ),
+                query_param(
+                    "license",
+                    "Remove the key's value.",
+                    json!({"type": "string"}),
+                ),
+            ])
+            .build(true),
     );
     // Releases.
     add(

@@ -9,7 +9,7 @@
 //! | `queries` | the read queries |
 //! | `telemetry` | telemetry group commit: one multi-row insert per batch |
 //! | `blobs` | [`PgBlobStore`]: the release artifacts themselves, in 1 MiB chunks |
-//! | `dump` | export and import of every table, artifacts included |
+//! | `dump`, `import` | export and import of every table, artifacts included |
 //!
 //! Nodes share nothing but the database, so every rule that spans requests
 //! rests on it: each write is one transaction at READ COMMITTED; decisions
@@ -23,6 +23,7 @@
 mod blobs;
 mod connect;
 mod dump;
+mod import;
 mod queries;
 mod rows;
 mod schema;
@@ -345,7 +346,7 @@ impl Backend for PgStore {
         records: mpsc::Receiver<DumpRecord>,
     ) -> Result<DumpCounts, StoreError> {
         let mut client = self.client().await?;
-        dump::import(&mut client, records).await
+        import::import(&mut client, records).await
     }
 
     async fn schema_version(&self) -> Result<u32, StoreError> {

@@ -36,12 +36,7 @@ pub(super) fn export(
 ) -> Result<DumpCounts, StoreError> {
     let mut counts = DumpCounts::default();
     for export in &EXPORTS {
-        let sql = format!(
-            "SELECT {} FROM {} ORDER BY {}",
-            export.columns,
-            export.table,
-            order(export.table)
-        );
+        let sql = export.select(order(export.table));
         let mut statement = conn.prepare(&sql).map_err(backend_error)?;
         let mut rows = statement.query([]).map_err(backend_error)?;
         while let Some(row) = rows.next().map_err(backend_error)? {
