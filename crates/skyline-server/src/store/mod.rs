@@ -42,10 +42,10 @@ use async_trait::async_trait;
 use skyline_protocol::methods::FeatureToggles;
 use tokio::sync::mpsc;
 
+pub use database_url::DatabaseUrl;
 pub use dump::{DumpCounts, DumpRecord};
 pub use error::{BackendError, BackendErrorKind, StoreError};
 pub use json::json_from_msgpack;
-pub use database_url::DatabaseUrl;
 
 use crate::blobs::BlobStore;
 use crate::domain::{

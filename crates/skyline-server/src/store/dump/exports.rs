@@ -19,7 +19,10 @@ pub(crate) struct Export {
 impl Export {
     /// The `SELECT` of every row of the table, in the backend's `order`.
     pub fn select(&self, order: &str) -> String {
-        format!("SELECT {} FROM {} ORDER BY {order}", self.columns, self.table)
+        format!(
+            "SELECT {} FROM {} ORDER BY {order}",
+            self.columns, self.table
+        )
     }
 }
 
