@@ -146,6 +146,8 @@ def main():
         ("session", "session", ["--connections", "16"]),
         ("telemetry", "telemetry", ["--connections", "256", "--pipeline", "4"]),
         ("telemetry-lockstep", "telemetry", ["--connections", "256"]),
+        ("telemetry-event-ids", "telemetry", ["--connections", "256", "--pipeline", "4", "--event-ids"]),
+        ("telemetry-lockstep-event-ids", "telemetry", ["--connections", "256", "--event-ids"]),
     ]
     data_dir = tempfile.mkdtemp(prefix="skyline-bench-")
     raw = {}

@@ -68,6 +68,8 @@
 //!     .send_telemetry_event(TelemetryEvent {
 //!         event: "app.started".into(),
 //!         data: None,
+//!         // With an id, a resent event (after a lost response) is stored once.
+//!         event_id: Some("0f6c2b9e-0001".into()),
 //!     })
 //!     .await?;
 //! client.close().await?;

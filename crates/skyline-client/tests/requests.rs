@@ -74,6 +74,7 @@ async fn start_session_toggles_telemetry_and_raw_call_round_trip() {
         .send_telemetry_event(TelemetryEvent {
             event: "app.navigation".into(),
             data: Some(map(&[("to", Value::from("/account-manager"))])),
+            event_id: None,
         })
         .await
         .unwrap();

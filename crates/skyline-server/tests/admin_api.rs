@@ -310,6 +310,7 @@ async fn every_route_works_with_a_read_write_token() {
             data: Some(json!({"n": n, "text": "a,b"})),
             client_time: 100 + n,
             received_at: server.clock.now_unix(),
+            event_id: None,
         };
         server.store.record_telemetry(record).await.unwrap();
     }

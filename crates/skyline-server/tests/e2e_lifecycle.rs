@@ -188,6 +188,7 @@ async fn bad_input_never_changes_stored_data() {
             .send_telemetry_event(TelemetryEvent {
                 event: "app.started".into(),
                 data: None,
+                event_id: None,
             })
             .await
             .unwrap();
@@ -304,6 +305,7 @@ async fn a_restart_on_the_same_database_keeps_everything() {
         .send_telemetry_event(TelemetryEvent {
             event: "app.started".into(),
             data: None,
+            event_id: None,
         })
         .await
         .unwrap();

@@ -191,6 +191,7 @@ async fn telemetry_is_stored_when_acknowledged() {
         .send_telemetry_event(TelemetryEvent {
             event: "app.navigation".into(),
             data: Some(msgpack::map([("to", Value::from("/account-manager"))])),
+            event_id: None,
         })
         .await
         .expect("OK");
@@ -198,6 +199,7 @@ async fn telemetry_is_stored_when_acknowledged() {
         .send_telemetry_event(TelemetryEvent {
             event: "app.started".into(),
             data: None,
+            event_id: None,
         })
         .await
         .expect("OK");
@@ -215,6 +217,7 @@ async fn telemetry_is_stored_when_acknowledged() {
         .send_telemetry_event(TelemetryEvent {
             event: "A-z_0.9:/x-y".into(),
             data: Some(nested),
+            event_id: None,
         })
         .await
         .expect("every allowed character");
@@ -256,7 +259,11 @@ async fn oversized_or_malformed_telemetry_is_refused_and_not_stored() {
         ("кириллица".to_owned(), None),
     ] {
         let error = client
-            .send_telemetry_event(TelemetryEvent { event, data })
+            .send_telemetry_event(TelemetryEvent {
+                event,
+                data,
+                event_id: None,
+            })
             .await
             .expect_err("refused");
         assert_eq!(
@@ -270,8 +277,81 @@ async fn oversized_or_malformed_telemetry_is_refused_and_not_stored() {
         .send_telemetry_event(TelemetryEvent {
             event: "x".repeat(128),
             data: None,
+            event_id: None,
         })
         .await
         .expect("128 characters is the limit");
     assert_eq!(server.telemetry().await.len(), 1);
+}
+
+/// PROTOCOL.md 1.1: an event sent again with the same `eventId` (a lost
+/// answer, an offline queue flushed after a crash) gets `OK` and is stored
+/// once; a malformed id is `BAD_REQUEST` naming the field.
+#[tokio::test]
+async fn an_event_id_stores_a_resent_event_once() {
+    let server = TestServer::with_catalog(common::test_config()).await;
+    let key = server.create_key(MONTHLY).await;
+    let (mut client, _) = server
+        .session_at(server.clock_now(), start_request(&key, "SN-1"))
+        .await;
+    let event = |id: &str| TelemetryEvent {
+        event: "app.navigation".into(),
+        data: Some(msgpack::map([("to", Value::from("/account-manager"))])),
+        event_id: Some(id.into()),
+    };
+    for _ in 0..3 {
+        client
+            .send_telemetry_event(event("0f6c2b9e-4d1a-4c8e-9a51-000000000001"))
+            .await
+            .expect("OK every time");
+    }
+    // Pipelined repeats, in flight together.
+    let repeats: Vec<_> = (0..8)
+        .map(|_| event("0f6c2b9e-4d1a-4c8e-9a51-000000000002"))
+        .collect();
+    let answers = client
+        .pipeline(
+            repeats
+                .iter()
+                .map(|e| {
+                    (
+                        skyline_protocol::methods::SEND_TELEMETRY_EVENT.to_owned(),
+                        e.to_value(),
+                    )
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert!(answers.iter().all(|a| a.is_ok()), "{answers:?}");
+    // A new session (a reconnect) remembers them too.
+    drop(client);
+    let (mut again, _) = server
+        .session_at(
+            server.clock_now() + 1,
+            common::start_request_after(&key, "SN-1", server.clock_now()),
+        )
+        .await;
+    again
+        .send_telemetry_event(event("0f6c2b9e-4d1a-4c8e-9a51-000000000001"))
+        .await
+        .unwrap();
+    let rows = server.telemetry().await;
+    let ids: Vec<_> = rows.iter().map(|r| r.event_id.as_deref()).collect();
+    assert_eq!(
+        ids,
+        [
+            Some("0f6c2b9e-4d1a-4c8e-9a51-000000000001"),
+            Some("0f6c2b9e-4d1a-4c8e-9a51-000000000002")
+        ]
+    );
+
+    let bad = again
+        .send_telemetry_event(event("not valid"))
+        .await
+        .expect_err("refused");
+    let rpc = bad.rpc().expect("a status");
+    assert_eq!(rpc.status(), skyline_protocol::Status::BadRequest);
+    assert!(rpc.message().contains("eventId"), "{rpc:?}");
+    assert_eq!(server.telemetry().await.len(), 2);
 }

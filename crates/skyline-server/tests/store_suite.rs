@@ -739,7 +739,98 @@ fn event(license_id: i64, n: i64) -> TelemetryRecord {
         data: (n % 2 == 0).then(|| serde_json::json!({"to": "/account-manager", "n": n})),
         client_time: 1_000 + n,
         received_at: 2_000 + n,
+        event_id: None,
     }
+}
+
+/// PROTOCOL.md 1.1 `eventId`: an event is stored once per (license, id),
+/// however often and however concurrently it is sent; events without an id
+/// are stored every time.
+async fn event_ids_store_an_event_once(backend: Backend) {
+    let store = backend.open().await;
+    setup(&store).await;
+    let key = new_key(&store, MONTHLY).await;
+    let other = new_key(&store, MONTHLY).await;
+    let license = store.find_license(&key).await.unwrap().id;
+    let other_license = store.find_license(&other).await.unwrap().id;
+    let with_id = |license_id, n, id: &str| TelemetryRecord {
+        event_id: Some(id.into()),
+        ..event(license_id, n)
+    };
+    // Sent again after a lost answer, and many times at once: one event.
+    store
+        .record_telemetry(with_id(license, 1, "e-1"))
+        .await
+        .unwrap();
+    store
+        .record_telemetry(with_id(license, 1, "e-1"))
+        .await
+        .unwrap();
+    let racers: Vec<_> = (0..16)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.record_telemetry(with_id(license, 2, "e-2")).await })
+        })
+        .collect();
+    for racer in racers {
+        racer.await.unwrap().unwrap();
+    }
+    // The same id from another license is another event; no id: every time.
+    store
+        .record_telemetry(with_id(other_license, 3, "e-1"))
+        .await
+        .unwrap();
+    store.record_telemetry(event(license, 4)).await.unwrap();
+    store.record_telemetry(event(license, 4)).await.unwrap();
+    // An unknown license is refused, id or not, and claims nothing.
+    let unknown = store
+        .record_telemetry(with_id(license + 1_000, 5, "e-5"))
+        .await;
+    assert!(unknown.is_err(), "{unknown:?}");
+
+    let rows = store
+        .export_telemetry(TelemetryQuery {
+            product_id: PRODUCT.into(),
+            since: None,
+            after_id: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    let ids: Vec<(i64, Option<&str>)> = rows
+        .iter()
+        .map(|r| (r.license_id, r.event_id.as_deref()))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            (license, Some("e-1")),
+            (license, Some("e-2")),
+            (other_license, Some("e-1")),
+            (license, None),
+            (license, None),
+        ],
+        "{}",
+        backend.kind()
+    );
+    // A restart remembers the ids.
+    store.close().await;
+    drop(store);
+    let store = backend.open().await;
+    store
+        .record_telemetry(with_id(license, 1, "e-1"))
+        .await
+        .unwrap();
+    let after = store
+        .export_telemetry(TelemetryQuery {
+            product_id: PRODUCT.into(),
+            since: None,
+            after_id: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(after.len(), 5);
 }
 
 async fn telemetry_is_durable(backend: Backend) {
@@ -1324,7 +1415,11 @@ async fn populate(store: &Store) -> LicenseDigest {
     }
     let license_id = store.find_license(&duo).await.unwrap().id;
     for n in 0..30 {
-        store.record_telemetry(event(license_id, n)).await.unwrap();
+        let record = TelemetryRecord {
+            event_id: (n % 3 == 0).then(|| format!("evt-{n}")),
+            ..event(license_id, n)
+        };
+        store.record_telemetry(record).await.unwrap();
     }
     publish_artifacts(store).await;
     let token = NewAdminToken {
@@ -1504,6 +1599,34 @@ async fn dump_round_trip(backend: Backend) {
     let fresh = new_key(&copy, MONTHLY).await;
     assert!(copy.find_license(&fresh).await.unwrap().id > info.id);
     copy.record_telemetry(event(info.id, 99)).await.unwrap();
+    // The copy remembers the event ids it imported: a resent event is not
+    // stored again.
+    let before = copy
+        .export_telemetry(TelemetryQuery {
+            product_id: PRODUCT.into(),
+            since: None,
+            after_id: None,
+            limit: 1_000,
+        })
+        .await
+        .unwrap()
+        .len();
+    let resent = TelemetryRecord {
+        event_id: Some("evt-3".into()),
+        ..event(info.id, 3)
+    };
+    copy.record_telemetry(resent).await.unwrap();
+    let after = copy
+        .export_telemetry(TelemetryQuery {
+            product_id: PRODUCT.into(),
+            since: None,
+            after_id: None,
+            limit: 1_000,
+        })
+        .await
+        .unwrap()
+        .len();
+    assert_eq!(after, before);
 
     // The copy took the dump's license index secret: reopened, it finds
     // keys as typed, as the source does.
@@ -1637,6 +1760,7 @@ macro_rules! suite_for {
             reset_frees_seats,
             toggles_layering,
             telemetry_is_durable,
+            event_ids_store_an_event_once,
             paging_while_writing_skips_nothing,
             a_failing_job_does_not_fail_its_group,
             audit_log,

@@ -132,13 +132,17 @@ fn every_scenario_runs_against_a_real_server() {
         "--connections",
         "2",
     ];
-    let runs: [(&str, &[&str]); 9] = [
+    let runs: [(&str, &[&str]); 10] = [
         ("handshake", &["--requests", "50"]),
         ("handshake", &["--requests", "50", "--source-addrs", "2"]),
         ("session", &["--requests", "50", "--rate", "500"]),
         ("toggles", &["--requests", "50"]),
         ("toggles", &["--requests", "50", "--pipeline", "4"]),
         ("telemetry", &["--requests", "50", "--pipeline", "2"]),
+        (
+            "telemetry",
+            &["--requests", "50", "--pipeline", "2", "--event-ids"],
+        ),
         ("echo-baseline", &["--requests", "50", "--pipeline", "4"]),
         ("echo-connect", &["--requests", "50"]),
         ("echo-sealed", &["--requests", "50"]),

@@ -453,6 +453,7 @@ async fn sessions_then_operator_commands_on_the_same_data() {
                 "to",
                 skyline_protocol::Value::from("/account-manager, \"main\""),
             )])),
+            event_id: None,
         })
         .await
         .unwrap();
@@ -460,6 +461,7 @@ async fn sessions_then_operator_commands_on_the_same_data() {
         .send_telemetry_event(TelemetryEvent {
             event: "app.started".into(),
             data: None,
+            event_id: None,
         })
         .await
         .unwrap();

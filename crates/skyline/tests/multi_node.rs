@@ -223,6 +223,7 @@ async fn telemetry_sent_to_both_nodes_is_all_there() {
                 let event = TelemetryEvent {
                     event: format!("node{n}.event"),
                     data: Some(msgpack::map([("i", Value::from(i))])),
+                    event_id: None,
                 };
                 client
                     .send_telemetry_event(event)
@@ -284,6 +285,7 @@ async fn a_node_killed_mid_burst_loses_no_acknowledged_event() {
                         ("sender", Value::from(sender as i64)),
                         ("n", Value::from(n)),
                     ])),
+                    event_id: None,
                 };
                 match client.send_telemetry_event(event).await {
                     Ok(()) => {
@@ -511,6 +513,7 @@ async fn migrate_then_move_a_deployment_from_sqlite_to_postgres() {
         let event = TelemetryEvent {
             event: "moved".into(),
             data: (i % 3 != 0).then(|| msgpack::map([("i", Value::from(i))])),
+            event_id: None,
         };
         client.send_telemetry_event(event).await.unwrap();
     }

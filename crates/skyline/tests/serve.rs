@@ -55,6 +55,7 @@ async fn acknowledged_telemetry_survives_kill_9() {
                         ("sender", Value::from(sender as i64)),
                         ("n", Value::from(n)),
                     ])),
+                    event_id: None,
                 };
                 match client.send_telemetry_event(event).await {
                     Ok(()) => {
@@ -139,6 +140,7 @@ async fn a_restart_keeps_licenses_devices_and_the_identity() {
         .send_telemetry_event(TelemetryEvent {
             event: "app.started".into(),
             data: None,
+            event_id: None,
         })
         .await
         .unwrap();

@@ -236,7 +236,8 @@ pub(crate) fn audit_record(r: &impl Columns) -> Result<AuditRecord, StoreError> 
 }
 
 /// The columns [`telemetry_row`] reads.
-pub(crate) const TELEMETRY_COLUMNS: &str = "id, license_id, event, data, client_time, received_at";
+pub(crate) const TELEMETRY_COLUMNS: &str =
+    "id, license_id, event, data, client_time, received_at, event_id";
 
 /// A row of [`TELEMETRY_COLUMNS`].
 pub(crate) fn telemetry_row(r: &impl Columns) -> Result<TelemetryRow, StoreError> {
@@ -252,6 +253,7 @@ pub(crate) fn telemetry_row(r: &impl Columns) -> Result<TelemetryRow, StoreError
         data,
         client_time: r.int(4)?,
         received_at: r.int(5)?,
+        event_id: r.opt_text(6)?,
     })
 }
 

@@ -60,6 +60,9 @@ pub struct TelemetryEventView {
     pub received_at: i64,
     /// `data`, as JSON.
     pub data: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Its `eventId`, if the app gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
 }
 
 impl From<&TelemetryRow> for TelemetryEventView {
@@ -71,6 +74,7 @@ impl From<&TelemetryRow> for TelemetryEventView {
             client_time: r.client_time,
             received_at: r.received_at,
             data: r.data.as_ref().and_then(|d| d.as_object().cloned()),
+            event_id: r.event_id.clone(),
         }
     }
 }

@@ -141,6 +141,10 @@ pub struct BenchArgs {
     /// plan has as many device seats as that needs.
     #[arg(long)]
     pub keys: Option<u32>,
+    /// For `telemetry`: give every event its own `eventId` (PROTOCOL.md
+    /// 1.1), so the server also claims each id.
+    #[arg(long)]
+    pub event_ids: bool,
     /// For `bind`: device seats of the one key every device binds to.
     #[arg(long, default_value_t = 100_000)]
     pub seats: u32,

@@ -113,6 +113,9 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
             scenario.name()
         )));
     }
+    if args.event_ids && scenario != Scenario::Telemetry {
+        return Err(CliError::failed("--event-ids applies to telemetry only"));
+    }
     if let Some(rate) = args.rate {
         positive("--rate", rate)?;
         if args.pipeline > 1 {
@@ -239,7 +242,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
                 tasks.spawn(scenarios::windowed(ctx, worker, opener))
             }
             Scenario::Telemetry => {
-                let opener = scenarios::RpcOpener::telemetry(ctx.clone(), worker);
+                let opener = scenarios::RpcOpener::telemetry(ctx.clone(), worker, args.event_ids);
                 tasks.spawn(scenarios::windowed(ctx, worker, opener))
             }
             Scenario::EchoBaseline => {

@@ -345,6 +345,9 @@ pub struct RpcOpener {
     last_login: Option<i64>,
     method: &'static str,
     payload: Value,
+    /// `telemetry --event-ids`: each event gets a new `eventId` with this
+    /// prefix (unique per run and worker).
+    event_ids: Option<String>,
 }
 
 impl RpcOpener {
@@ -352,15 +355,24 @@ impl RpcOpener {
         Self::new(ctx, worker, GET_FEATURE_TOGGLES, Value::Nil)
     }
 
-    pub fn telemetry(ctx: Arc<Ctx>, worker: usize) -> Self {
+    pub fn telemetry(ctx: Arc<Ctx>, worker: usize, event_ids: bool) -> Self {
         let event = TelemetryEvent {
             event: "bench.event".into(),
             data: Some(skyline_protocol::msgpack::map([
                 ("worker", Value::from(worker as u64)),
                 ("screen", Value::from("/account-manager")),
             ])),
+            event_id: None,
         };
-        Self::new(ctx, worker, SEND_TELEMETRY_EVENT, event.to_value())
+        let mut opener = Self::new(ctx, worker, SEND_TELEMETRY_EVENT, event.to_value());
+        if event_ids {
+            let salt = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or_default();
+            opener.event_ids = Some(format!("{:x}{salt:x}-{worker}", std::process::id()));
+        }
+        opener
     }
 
     fn new(ctx: Arc<Ctx>, worker: usize, method: &'static str, payload: Value) -> Self {
@@ -370,6 +382,7 @@ impl RpcOpener {
             last_login: None,
             method,
             payload,
+            event_ids: None,
         }
     }
 }
@@ -387,6 +400,11 @@ impl Opener for RpcOpener {
             client,
             method: self.method,
             payload: self.payload.clone(),
+            event_ids: self.event_ids.clone().map(|prefix| {
+                // A reconnect continues with ids no earlier channel used.
+                let prefix = format!("{prefix}-{:x}", self.ctx.bindings.device());
+                (prefix, 0)
+            }),
         })
     }
 }
@@ -397,13 +415,18 @@ pub struct RpcChannel {
     client: Client,
     method: &'static str,
     payload: Value,
+    /// The `eventId` prefix and how many ids it has given.
+    event_ids: Option<(String, u64)>,
 }
 
 impl Channel for RpcChannel {
     async fn send(&mut self) -> Result<(), Failure> {
-        self.client
-            .send_request(self.method, self.payload.clone())
-            .await?;
+        let mut payload = self.payload.clone();
+        if let (Some((prefix, n)), Value::Map(fields)) = (&mut self.event_ids, &mut payload) {
+            *n += 1;
+            fields.push((Value::from("eventId"), Value::from(format!("{prefix}-{n}"))));
+        }
+        self.client.send_request(self.method, payload).await?;
         Ok(())
     }
 

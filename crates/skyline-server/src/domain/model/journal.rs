@@ -19,6 +19,8 @@ pub struct TelemetryRecord {
     pub client_time: i64,
     /// When the server received it, UNIX seconds.
     pub received_at: i64,
+    /// `eventId`: stored once per license however often it is sent.
+    pub event_id: Option<String>,
 }
 
 /// Which telemetry to export: one page, oldest first.
@@ -49,6 +51,8 @@ pub struct TelemetryRow {
     pub client_time: i64,
     /// When the server received it.
     pub received_at: i64,
+    /// Its `eventId`, if it had one.
+    pub event_id: Option<String>,
 }
 
 /// An audit entry a caller asks to append (the security log, the admin API's

@@ -29,6 +29,7 @@ pub(super) async fn handle(shared: &Shared, state: &ConnectionState, request: Re
         data: event.data.as_ref().map(crate::store::json_from_msgpack),
         client_time: request.t,
         received_at: shared.services.clock.now_unix(),
+        event_id: event.event_id,
     };
     match shared.services.store.record_telemetry(record).await {
         Ok(()) => Reply::ok(request.q, Value::Nil),

@@ -163,7 +163,7 @@ pub(crate) const EXPORTS: [Export; 10] = [
     },
     Export {
         table: "telemetry",
-        columns: "id, license_id, product_id, event, data, client_time, received_at",
+        columns: "id, license_id, product_id, event, data, client_time, received_at, event_id",
         record: |r| {
             Ok(DumpRecord::Telemetry {
                 id: r.int(0)?,
@@ -173,6 +173,7 @@ pub(crate) const EXPORTS: [Export; 10] = [
                 data: r.opt_text(4)?,
                 client_time: r.int(5)?,
                 received_at: r.int(6)?,
+                event_id: r.opt_text(7)?,
             })
         },
     },

@@ -207,6 +207,9 @@ pub enum DumpRecord {
         client_time: i64,
         /// When the server received it.
         received_at: i64,
+        /// Its `eventId` (dumps from before version 3 have none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        event_id: Option<String>,
     },
     /// A piece of a release artifact: `data` (base64) is its bytes from
     /// `offset`. See [`ArtifactPieces`] for the order pieces come in.

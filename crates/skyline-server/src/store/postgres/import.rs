@@ -78,6 +78,14 @@ pub(super) async fn import(
     insert(&tx, pending).await?;
     let counts = check.finish()?;
     pieces.finish()?;
+    // Event ids are claimed by the events that carry them.
+    tx.batch_execute(
+        "INSERT INTO telemetry_event_ids (license_id, event_id, seen_at) \
+         SELECT license_id, event_id, min(received_at) FROM telemetry \
+         WHERE event_id IS NOT NULL GROUP BY license_id, event_id",
+    )
+    .await
+    .map_err(pg_error)?;
     // Each license's seat count and first binding day follow its devices.
     tx.batch_execute(
         "UPDATE licenses l SET devices_bound = d.n, first_bound_on = d.first \
@@ -287,8 +295,8 @@ async fn insert(tx: &Transaction<'_>, records: Vec<DumpRecord>) -> Result<(), St
         ),
         "telemetry" => (
             "INSERT INTO telemetry (id, license_id, product_id, event, data, client_time, \
-             received_at) SELECT * FROM unnest($1::BIGINT[], $2::BIGINT[], $3::TEXT[], \
-             $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[])",
+             received_at, event_id) SELECT * FROM unnest($1::BIGINT[], $2::BIGINT[], \
+             $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[], $8::TEXT[])",
             vec![
                 &c.int8[0],
                 &c.int8[1],
@@ -297,6 +305,7 @@ async fn insert(tx: &Transaction<'_>, records: Vec<DumpRecord>) -> Result<(), St
                 &c.text_opt[0],
                 &c.int8[2],
                 &c.int8[3],
+                &c.text_opt[1],
             ],
         ),
         _ => return Ok(()),
@@ -312,7 +321,7 @@ async fn insert(tx: &Transaction<'_>, records: Vec<DumpRecord>) -> Result<(), St
 #[derive(Default)]
 struct Columns {
     text: [Vec<String>; 5],
-    text_opt: [Vec<Option<String>>; 1],
+    text_opt: [Vec<Option<String>>; 2],
     int8: [Vec<i64>; 4],
     int8_opt: [Vec<Option<i64>>; 2],
     int4: Vec<i32>,
@@ -470,6 +479,7 @@ impl Columns {
                 data,
                 client_time,
                 received_at,
+                event_id,
             } => {
                 self.int8[0].push(id);
                 self.int8[1].push(license_id);
@@ -478,6 +488,7 @@ impl Columns {
                 self.text_opt[0].push(data);
                 self.int8[2].push(client_time);
                 self.int8[3].push(received_at);
+                self.text_opt[1].push(event_id);
             }
             DumpRecord::Setting { .. }
             | DumpRecord::ReleaseBlob { .. }

@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_releases_admin_tokens_blobs.sql"),
     include_str!("migrations/0003_seat_counts.sql"),
+    include_str!("migrations/0004_telemetry_event_ids.sql"),
 ];
 
 /// The advisory lock key that serializes migrations across nodes

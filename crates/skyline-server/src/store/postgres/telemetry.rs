@@ -39,15 +39,25 @@ const ID_ORDER_LOCK: i64 = 0x0073_6b79_7465_6c65;
 const QUEUE: usize = 32_768;
 
 /// Inserts the batch's events whose license exists, in order; returns the
-/// 1-based positions of those whose license does not.
+/// 1-based positions of those whose license does not. An event with an id
+/// is stored only if this statement claims the id (`ON CONFLICT DO NOTHING`
+/// waits for a concurrent claim of the same id, on any node, to commit or
+/// roll back, so exactly one claim wins); a batch never holds one id twice.
 const INSERT_BATCH: &str = "WITH e AS (\
        SELECT * FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], \
-       $6::BIGINT[]) WITH ORDINALITY \
-       AS e (license_id, product_id, event, data, client_time, received_at, n)), \
+       $6::BIGINT[], $7::TEXT[]) WITH ORDINALITY \
+       AS e (license_id, product_id, event, data, client_time, received_at, event_id, n)), \
+     known AS (SELECT * FROM e WHERE EXISTS (SELECT 1 FROM licenses l WHERE l.id = e.license_id)), \
+     claimed AS (\
+       INSERT INTO telemetry_event_ids (license_id, event_id, seen_at) \
+       SELECT license_id, event_id, received_at FROM known WHERE event_id IS NOT NULL \
+       ON CONFLICT (license_id, event_id) DO NOTHING RETURNING license_id, event_id), \
      stored AS (\
-       INSERT INTO telemetry (license_id, product_id, event, data, client_time, received_at) \
-       SELECT license_id, product_id, event, data, client_time, received_at FROM e \
-       WHERE EXISTS (SELECT 1 FROM licenses l WHERE l.id = e.license_id) ORDER BY n \
+       INSERT INTO telemetry (license_id, product_id, event, data, client_time, received_at, \
+       event_id) \
+       SELECT license_id, product_id, event, data, client_time, received_at, event_id \
+       FROM known k WHERE k.event_id IS NULL OR EXISTS (SELECT 1 FROM claimed c \
+         WHERE c.license_id = k.license_id AND c.event_id = k.event_id) ORDER BY n \
        RETURNING 1) \
      SELECT n FROM e WHERE NOT EXISTS (SELECT 1 FROM licenses l WHERE l.id = e.license_id)";
 
@@ -152,10 +162,32 @@ async fn commit_loop(pool: Pool, mut events: mpsc::Receiver<Pending>) {
 
 /// Commits one batch and answers its callers.
 async fn commit(pool: &Pool, batch: Vec<Pending>) {
-    match insert(pool, &batch).await {
+    // An id sent twice in one batch is stored once: the first event goes to
+    // the database, a repeat shares its answer.
+    let mut first_of: std::collections::HashMap<(i64, &str), usize> = Default::default();
+    let mut sent = Vec::with_capacity(batch.len());
+    let mut answer_of = Vec::with_capacity(batch.len());
+    for (i, pending) in batch.iter().enumerate() {
+        let key = pending
+            .record
+            .event_id
+            .as_deref()
+            .map(|id| (pending.record.license_id, id));
+        match key.and_then(|k| first_of.get(&k).copied()) {
+            Some(first) => answer_of.push(first),
+            None => {
+                if let Some(k) = key {
+                    first_of.insert(k, sent.len());
+                }
+                answer_of.push(sent.len());
+                sent.push(i);
+            }
+        }
+    }
+    match insert(pool, &batch, &sent).await {
         Ok(unknown) => {
-            for (n, pending) in (1..).zip(batch) {
-                let answer = if unknown.contains(&n) {
+            for (pending, sent_at) in batch.into_iter().zip(answer_of) {
+                let answer = if unknown.contains(&(sent_at as i64 + 1)) {
                     Err(StoreError::not_found("license"))
                 } else {
                     Ok(())
@@ -178,15 +210,19 @@ async fn commit(pool: &Pool, batch: Vec<Pending>) {
     }
 }
 
-/// One multi-row insert in its own transaction, holding [`ID_ORDER_LOCK`].
-async fn insert(pool: &Pool, batch: &[Pending]) -> Result<Vec<i64>, StoreError> {
+/// One multi-row insert of the events at positions `sent` of `batch`, in its
+/// own transaction, holding [`ID_ORDER_LOCK`]; the 1-based positions (in
+/// `sent`) of the events whose license does not exist.
+async fn insert(pool: &Pool, batch: &[Pending], sent: &[usize]) -> Result<Vec<i64>, StoreError> {
     let mut client = pool.get().await.map_err(super::pool_error)?;
-    let license_ids: Vec<i64> = batch.iter().map(|p| p.record.license_id).collect();
-    let products: Vec<&str> = batch.iter().map(|p| p.record.product_id.as_str()).collect();
-    let events: Vec<&str> = batch.iter().map(|p| p.record.event.as_str()).collect();
-    let data: Vec<Option<&str>> = batch.iter().map(|p| p.data.as_deref()).collect();
-    let client_times: Vec<i64> = batch.iter().map(|p| p.record.client_time).collect();
-    let received: Vec<i64> = batch.iter().map(|p| p.record.received_at).collect();
+    let rows: Vec<&Pending> = sent.iter().map(|&i| &batch[i]).collect();
+    let license_ids: Vec<i64> = rows.iter().map(|p| p.record.license_id).collect();
+    let products: Vec<&str> = rows.iter().map(|p| p.record.product_id.as_str()).collect();
+    let events: Vec<&str> = rows.iter().map(|p| p.record.event.as_str()).collect();
+    let data: Vec<Option<&str>> = rows.iter().map(|p| p.data.as_deref()).collect();
+    let client_times: Vec<i64> = rows.iter().map(|p| p.record.client_time).collect();
+    let received: Vec<i64> = rows.iter().map(|p| p.record.received_at).collect();
+    let event_ids: Vec<Option<&str>> = rows.iter().map(|p| p.record.event_id.as_deref()).collect();
     let tx = client.transaction().await.map_err(pg_error)?;
     rows::execute(&tx, "SELECT pg_advisory_xact_lock($1)", &[&ID_ORDER_LOCK])
         .await
@@ -201,6 +237,7 @@ async fn insert(pool: &Pool, batch: &[Pending]) -> Result<Vec<i64>, StoreError> 
             &data,
             &client_times,
             &received,
+            &event_ids,
         ],
     )
     .await

@@ -80,9 +80,13 @@ pub(super) fn import(
         })?;
     }
     let counts = check.finish()?;
-    // Each license's seat count and first binding day follow its devices.
+    // Event ids are claimed by the events that carry them; each license's
+    // seat count and first binding day follow its devices.
     conn.execute_batch(
-        "UPDATE licenses SET \
+        "INSERT INTO telemetry_event_ids (license_id, event_id, seen_at) \
+           SELECT license_id, event_id, min(received_at) FROM telemetry \
+           WHERE event_id IS NOT NULL GROUP BY license_id, event_id; \
+         UPDATE licenses SET \
            devices_bound = (SELECT count(*) FROM devices d WHERE d.license_id = licenses.id), \
            first_bound_on = (SELECT min(bound_on) FROM devices d WHERE d.license_id = licenses.id)",
     )
@@ -267,9 +271,10 @@ fn insert(conn: &Connection, record: DumpRecord) -> Result<(), StoreError> {
             data,
             client_time,
             received_at,
+            event_id,
         } => run(
             "INSERT INTO telemetry (id, license_id, product_id, event, data, client_time, \
-             received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             received_at, event_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 id,
                 license_id,
@@ -277,7 +282,8 @@ fn insert(conn: &Connection, record: DumpRecord) -> Result<(), StoreError> {
                 event,
                 data,
                 client_time,
-                received_at
+                received_at,
+                event_id
             ],
         ),
         DumpRecord::End { .. } => Ok(()),

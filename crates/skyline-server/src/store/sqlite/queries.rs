@@ -35,15 +35,36 @@ fn product_exists(conn: &Connection, id: &str) -> Result<bool, StoreError> {
         .map_err(backend_error)
 }
 
-/// [`Backend::record_telemetry`](crate::store::Backend::record_telemetry).
+/// [`Backend::record_telemetry`](crate::store::Backend::record_telemetry):
+/// an event with an id first claims it; one whose id is claimed already is
+/// not stored again.
 pub(super) fn record_telemetry(
     conn: &Connection,
     record: &TelemetryRecord,
     data_json: Option<&str>,
 ) -> Result<(), StoreError> {
+    let unknown_license = |e: rusqlite::Error| {
+        if super::is_constraint(&e) {
+            StoreError::not_found("license")
+        } else {
+            backend_error(e)
+        }
+    };
+    if let Some(id) = &record.event_id {
+        let claimed = conn
+            .prepare_cached(
+                "INSERT INTO telemetry_event_ids (license_id, event_id, seen_at) \
+                 VALUES (?1, ?2, ?3) ON CONFLICT (license_id, event_id) DO NOTHING",
+            )
+            .and_then(|mut s| s.execute(params![record.license_id, id, record.received_at]))
+            .map_err(unknown_license)?;
+        if claimed == 0 {
+            return Ok(());
+        }
+    }
     conn.prepare_cached(
-        "INSERT INTO telemetry (license_id, product_id, event, data, client_time, received_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO telemetry (license_id, product_id, event, data, client_time, received_at, \
+         event_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )
     .and_then(|mut s| {
         s.execute(params![
@@ -52,17 +73,12 @@ pub(super) fn record_telemetry(
             record.event,
             data_json,
             record.client_time,
-            record.received_at
+            record.received_at,
+            record.event_id
         ])
     })
     .map(drop)
-    .map_err(|e| {
-        if super::is_constraint(&e) {
-            StoreError::not_found("license")
-        } else {
-            backend_error(e)
-        }
-    })
+    .map_err(unknown_license)
 }
 
 /// [`Backend::toggle_values`](crate::store::Backend::toggle_values).

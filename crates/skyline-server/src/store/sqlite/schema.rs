@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_releases_admin_tokens.sql"),
     include_str!("migrations/0003_seat_counts.sql"),
+    include_str!("migrations/0004_telemetry_event_ids.sql"),
 ];
 
 /// Opens (creating if needed) the write connection, configures it, migrates
