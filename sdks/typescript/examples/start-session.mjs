@@ -26,12 +26,19 @@ const { values } = parseArgs({
   },
 });
 
-for (const required of ["url", "identity-public", "product", "product-version", "key"]) {
-  if (values[required] === undefined) {
-    console.error(`missing --${required}`);
+/** @param {string | undefined} value @param {string} name @returns {string} */
+function required(value, name) {
+  if (value === undefined) {
+    console.error(`missing --${name}`);
     process.exit(2);
   }
+  return value;
 }
+const url = required(values.url, "url");
+const identityPublicKey = required(values["identity-public"], "identity-public");
+const productId = required(values.product, "product");
+const productVersion = required(values["product-version"], "product-version");
+const licenseKey = required(values.key, "key");
 
 // The device: given on the command line, else read from this machine (with
 // the random fallback id kept in --data-dir when the machine has none).
@@ -40,17 +47,18 @@ const device =
     ? { deviceSerialNumber: values.serial, csProductUUID: values.uuid }
     : undefined;
 
+/** @type {import('../dist/index.js').Client | undefined} */
 let client;
 try {
-  client = await connect(values.url, {
-    identityPublicKey: values["identity-public"],
+  client = await connect(url, {
+    identityPublicKey,
     dataDir: values["data-dir"],
     device,
   });
   const session = await client.startSession({
-    productId: values.product,
-    productVersion: values["product-version"],
-    licenseKey: values.key,
+    productId,
+    productVersion,
+    licenseKey,
     language: values.language,
   });
   console.log("OK");
@@ -72,7 +80,7 @@ try {
     console.log(e.status);
     if (e.e) console.log(e.e);
   } else {
-    console.log(`${e.name}: ${e.message}`);
+    console.log(e instanceof Error ? `${e.name}: ${e.message}` : String(e));
   }
   process.exit(1);
 }

@@ -187,6 +187,7 @@ export class Client extends EventEmitter {
   #queue: Promise<TelemetryQueue> | null = null;
   #queueReady: TelemetryQueue | null = null;
   #draining: Promise<void> | null = null;
+  #establishing: Promise<void> = Promise.resolve();
 
   /** A client that connects when first needed. {@link connect} creates one and connects at once. */
   constructor(url: string, options: ClientOptions) {
@@ -256,15 +257,18 @@ export class Client extends EventEmitter {
     };
     this.#target = target;
     this.#refusal = null;
-    let connection = this.#connection;
-    if (connection === null || !connection.isUsable || connection.sessionAttempted) {
-      if (connection !== null && connection.isUsable) {
-        void connection.close();
+    const result = await this.#exclusive(async () => {
+      let connection = this.#connection;
+      if (connection === null || !connection.isUsable || connection.sessionAttempted) {
+        this.#connection = null;
+        if (connection !== null && connection.isUsable) {
+          void connection.close();
+        }
+        connection = await Connection.open(this.url, this.#options);
+        this.#adopt(connection);
       }
-      connection = await Connection.open(this.url, this.#options);
-      this.#adopt(connection);
-    }
-    const result = await this.#startOn(connection, target, request.lastLoginReportedByClient);
+      return this.#startOn(connection, target, request.lastLoginReportedByClient);
+    });
     this.#kickDrain();
     return result;
   }
@@ -371,11 +375,26 @@ export class Client extends EventEmitter {
     return this.#device;
   }
 
+  /** Runs `work` with no other session being established at the same time. */
+  async #exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const previous = this.#establishing;
+    let release = (): void => undefined;
+    this.#establishing = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    await previous;
+    try {
+      return await work();
+    } finally {
+      release();
+    }
+  }
+
   #adopt(connection: Connection): void {
     this.#connection = connection;
     connection.onEnd((error) => {
       if (this.#connection !== connection) return;
-      this.emit("disconnected", error);
+      if (connection.hasSession) this.emit("disconnected", error);
       if (!this.#closed && this.#target !== null && this.#refusal === null && this.#options.stayConnected) {
         this.#session(Infinity).catch(() => undefined);
       }
@@ -456,10 +475,17 @@ export class Client extends EventEmitter {
       if (this.#refusal !== null) throw this.#refusal;
       const target = this.#target as SessionTarget;
       try {
-        const connection = await Connection.open(this.url, this.#options);
-        this.#adopt(connection);
-        await this.#startOn(connection, target);
-        return connection;
+        return await this.#exclusive(async () => {
+          // A startSession of the app may have got there first.
+          const current = this.#connection;
+          if (current !== null && current.isUsable && current.hasSession) {
+            return current;
+          }
+          const connection = await Connection.open(this.url, this.#options);
+          this.#adopt(connection);
+          await this.#startOn(connection, target);
+          return connection;
+        });
       } catch (e) {
         this.#lastError = e;
         if (isPermanentRefusal(e) || this.#closed) throw e;

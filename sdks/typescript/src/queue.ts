@@ -150,9 +150,15 @@ export class TelemetryQueue extends EventEmitter {
    * RangeError for one larger than the queue's byte bound.
    */
   enqueue(event: TelemetryEvent): Promise<{ eventId: string }> {
-    const valid = validateEvent(event);
-    const eventId = valid.eventId ?? newEventId();
-    const record = encode({ v: 1, eventId, event: valid.event, data: valid.data, queuedAt: Math.floor(Date.now() / 1000) });
+    let eventId: string;
+    let record: Uint8Array;
+    try {
+      const valid = validateEvent(event);
+      eventId = valid.eventId ?? newEventId();
+      record = encode({ v: 1, eventId, event: valid.event, data: valid.data, queuedAt: Math.floor(Date.now() / 1000) });
+    } catch (e) {
+      return Promise.reject(e);
+    }
     if (record.length > this.maxBytes) {
       return Promise.reject(new RangeError(`an event of ${record.length} bytes does not fit a queue of ${this.maxBytes} bytes`));
     }

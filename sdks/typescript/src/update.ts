@@ -264,9 +264,13 @@ export async function downloadUpdate(
   }
 
   const size = (await stat(part)).size;
-  if (size !== offer.size) {
-    if (size > offer.size) await rm(part, { force: true });
-    throw new UpdateVerificationError("size", `got ${size} of the signed ${offer.size} bytes`);
+  if (size < offer.size) {
+    // Kept: the next call resumes from here.
+    throw new UpdateDownloadError(`the download ended after ${size} of ${offer.size} bytes; call again to resume`, null);
+  }
+  if (size > offer.size) {
+    await rm(part, { force: true });
+    throw new UpdateVerificationError("size", `got ${size} bytes, not the signed ${offer.size}; deleted`);
   }
   if (hash.digest("hex") !== offer.sha256) {
     await rm(part, { force: true });
