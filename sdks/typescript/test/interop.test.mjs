@@ -8,7 +8,9 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 
 import * as sdk from "../dist/index.js";
-import { PACKAGE_DIR } from "./helpers/paths.mjs";
+import { existsSync, readFileSync } from "node:fs";
+
+import { PACKAGE_DIR, REPO_DIR } from "./helpers/paths.mjs";
 import { SkylineServer, catalogue, exportTelemetry, newKey, ok, removeDir, tempDir } from "./helpers/skyline.mjs";
 
 const TIMEOUT = { timeout: 180_000 };
@@ -369,6 +371,29 @@ describe("reconnecting", TIMEOUT, () => {
     assert.deepEqual(await client.getFeatureToggles(), {});
     assert.ok(client.connected);
     await client.close();
+    await server.stop();
+    await removeDir(dir);
+  });
+});
+
+describe("wss://", TIMEOUT, () => {
+  const fixtures = join(REPO_DIR, "crates", "skyline-client", "tests", "fixtures");
+  test("TLS on the server's own listener: trusted with an extra CA, refused without it", { skip: !existsSync(join(fixtures, "test-ca.pem")) && "no TLS fixtures" }, async () => {
+    const dir = await tempDir();
+    const key = await catalogue(dir);
+    const server = await SkylineServer.start(dir, { extraArgs: ["--tls-cert", join(fixtures, "test-server.pem"), "--tls-key", join(fixtures, "test-server.key")] });
+    assert.match(server.url, /^wss:\/\//);
+    const ca = readFileSync(join(fixtures, "test-ca.pem"), "utf8");
+    const untrusted = await refusal(sdk.connect(server.url, options(server)));
+    assert.ok(!(untrusted instanceof sdk.RpcError), String(untrusted));
+    assert.match(String(untrusted.code ?? untrusted.message), /CERT|certificate|UNABLE/i);
+    const { client, result } = await session(server, key, { ca });
+    assert.equal(result.isActivatedNow, true);
+    assert.equal(typeof (await client.getFeatureToggles()), "object");
+    await client.close();
+    // The localhost name works as well as the address.
+    const byName = await sdk.connect(server.url.replace("127.0.0.1", "localhost"), options(server, { ca: [ca] }));
+    await byName.close();
     await server.stop();
     await removeDir(dir);
   });
