@@ -54,7 +54,7 @@ import {
   validateEvent,
   type TelemetryEvent,
 } from "./methods/telemetry.js";
-import { TelemetryQueue, type QueueStats, type TelemetryQueueOptions } from "./queue.js";
+import { TelemetryQueue, type QueueEntry, type QueueStats, type TelemetryQueueOptions } from "./queue.js";
 
 /** Options of {@link Client} and {@link connect}. */
 export interface ClientOptions extends ConnectOptions {
@@ -562,12 +562,12 @@ export class Client extends EventEmitter {
   /** One pass over the queue on one connection. */
   async #drainOn(connection: Connection, queue: TelemetryQueue, inFlight: number): Promise<"progress" | "stalled" | "lost"> {
     const entries = queue.entries();
-    const window: Array<Promise<{ entry: (typeof entries)[number]; error: unknown }>> = [];
+    const window: Array<Promise<{ entry: QueueEntry; error: unknown }>> = [];
     let next = 0;
     let stop: "stalled" | "lost" | null = null;
     while (stop === null && !this.#closed && (next < entries.length || window.length > 0)) {
       while (stop === null && window.length < inFlight && next < entries.length && connection.isUsable) {
-        const entry = entries[next++] as (typeof entries)[number];
+        const entry = entries[next++] as QueueEntry;
         const event = await queue.read(entry);
         if (event === null) continue;
         window.push(

@@ -34,8 +34,10 @@ import { ClientHandshake } from "./protocol/handshake.js";
 import { IdentityPublicKey } from "./protocol/keys.js";
 import { CloseCode, Status } from "./protocol/status.js";
 
-/** Default connect timeout: TCP, TLS, upgrade and signed handshake, 10 s. */
+/** Default connect timeout: TCP, TLS and the WebSocket upgrade, 10 s. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+/** Default handshake timeout: from the upgrade to a verified `server-hello`, 10 s. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 /** Default time one request waits for its response, 30 s. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 /** Default largest message accepted from the server: 64 KiB, the server's own default. */
@@ -45,8 +47,10 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 export interface ConnectOptions {
   /** The server's Ed25519 identity public key, shipped with the app: 64 hex characters or 32 bytes. */
   identityPublicKey: string | Uint8Array | IdentityPublicKey;
-  /** TCP, TLS, WebSocket upgrade and signed handshake together; default 10 000 ms. */
+  /** TCP, TLS and the WebSocket upgrade; default 10 000 ms. */
   connectTimeoutMs?: number;
+  /** From the upgrade to a verified `server-hello`; default 10 000 ms. */
+  handshakeTimeoutMs?: number;
   /** How long a request waits for its response; default 30 000 ms. A timeout drops the connection. */
   requestTimeoutMs?: number;
   /** Largest message accepted from the server, in bytes; default 65 536. Larger: close 1009. */
@@ -136,7 +140,7 @@ export class Connection {
   /**
    * Opens a WebSocket to `url` (`ws://` or `wss://`, path `/ws`), sends
    * `client-hello` and checks the server's signed reply against the pinned
-   * identity key, all within the connect timeout.
+   * identity key, within the connect and handshake timeouts.
    *
    * A signature that does not verify is {@link ServerIdentityMismatchError}:
    * the socket is destroyed at once, without even a close frame.
@@ -144,6 +148,7 @@ export class Connection {
   static open(url: string, options: ConnectOptions): Promise<Connection> {
     const pinned = IdentityPublicKey.from(options.identityPublicKey);
     const timeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     const limit = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     return new Promise<Connection>((resolve, reject) => {
       let ws: WebSocket;
@@ -175,7 +180,7 @@ export class Connection {
         ws.terminate();
         reject(error);
       };
-      const timer = setTimeout(() => fail(new ConnectTimeoutError(timeoutMs)), timeoutMs);
+      let timer = setTimeout(() => fail(new ConnectTimeoutError(timeoutMs, "connect")), timeoutMs);
       ws.on("unexpected-response", (request, response) => {
         response.resume();
         request.destroy();
@@ -183,7 +188,11 @@ export class Connection {
       });
       ws.on("error", (error) => fail(wsError(error, limit)));
       ws.on("close", (code, reason) => fail(new ConnectionClosedError(code, reason.toString())));
-      ws.on("open", () => ws.send(handshake.hello));
+      ws.on("open", () => {
+        clearTimeout(timer);
+        timer = setTimeout(() => fail(new ConnectTimeoutError(handshakeTimeoutMs, "handshake")), handshakeTimeoutMs);
+        ws.send(handshake.hello);
+      });
       ws.once("message", (data, isBinary) => {
         if (!isBinary) {
           fail(new ProtocolViolationError("the server answered the hello with a text frame"));
@@ -242,7 +251,8 @@ export class Connection {
   request(method: string, payload: unknown): Promise<Answer> {
     if (this.#ended !== null || this.#unusable !== null) {
       const why = this.#ended ?? this.#unusable;
-      return Promise.reject(new ConnectionClosedError(CloseCode.NORMAL, "the connection is no longer usable", { cause: why }));
+      const code = why instanceof ConnectionClosedError ? why.code : 1006;
+      return Promise.reject(new ConnectionClosedError(code, "the connection is no longer usable", { cause: why }));
     }
     if (method === START_SESSION) {
       if (this.#nextQ !== 0) {

@@ -162,12 +162,18 @@ export class ServerIdentityMismatchError extends SkylineError {
   }
 }
 
-/** Connecting (TCP, TLS, WebSocket upgrade and handshake) took longer than the connect timeout. */
+/**
+ * Connecting took too long: `phase` `connect` (TCP, TLS and the WebSocket
+ * upgrade, over the connect timeout) or `handshake` (no verified
+ * `server-hello` within the handshake timeout after the upgrade).
+ */
 export class ConnectTimeoutError extends SkylineError {
   readonly timeoutMs: number;
-  constructor(timeoutMs: number) {
-    super(`connecting took longer than ${timeoutMs} ms`);
+  readonly phase: "connect" | "handshake";
+  constructor(timeoutMs: number, phase: "connect" | "handshake" = "connect") {
+    super(phase === "connect" ? `connecting took longer than ${timeoutMs} ms` : `no server-hello within ${timeoutMs} ms`);
     this.timeoutMs = timeoutMs;
+    this.phase = phase;
   }
 }
 

@@ -27,6 +27,7 @@ export type { ClientOptions, StartSessionRequest, StartSessionResult, TelemetryR
 export {
   Connection,
   DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
   DEFAULT_MAX_MESSAGE_BYTES,
   DEFAULT_REQUEST_TIMEOUT_MS,
 } from "./connection.js";

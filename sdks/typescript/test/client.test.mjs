@@ -339,12 +339,22 @@ describe("failures on the wire", () => {
     await fake.close();
   });
 
-  test("a silent server is ConnectTimeoutError", async () => {
+  test("a silent server is ConnectTimeoutError (connect, then handshake)", async () => {
     const sockets = [];
     const silent = createServer((socket) => sockets.push(socket));
     await new Promise((r) => silent.listen(0, "127.0.0.1", r));
     const e = await refusal(sdk.connect(`ws://127.0.0.1:${silent.address().port}/ws`, { identityPublicKey: FAKE_SEED, connectTimeoutMs: 200 }));
     assert.ok(e instanceof sdk.ConnectTimeoutError);
+    assert.equal(e.phase, "connect");
+    // A server that upgrades and then says nothing: the handshake timeout.
+    const mute = await startFakeServer({ handler: okHandler() });
+    const wss = new (await import("ws")).WebSocketServer({ port: 0, host: "127.0.0.1" });
+    await new Promise((r) => wss.once("listening", r));
+    const h = await refusal(sdk.connect(`ws://127.0.0.1:${wss.address().port}/ws`, { identityPublicKey: mute.identityPublicKey, handshakeTimeoutMs: 200 }));
+    assert.ok(h instanceof sdk.ConnectTimeoutError && h.phase === "handshake", String(h));
+    for (const c of wss.clients) c.terminate();
+    await new Promise((r) => wss.close(r));
+    await mute.close();
     for (const socket of sockets) socket.destroy();
     await new Promise((r) => silent.close(r));
   });

@@ -363,7 +363,8 @@ describe("reconnecting", TIMEOUT, () => {
     const dir = await tempDir();
     const key = await catalogue(dir);
     const server = await SkylineServer.start(dir, { extraArgs: ["--idle-timeout", "1"] });
-    const client = await sdk.connect(server.url, options(server, { device: device() }));
+    // Not connected ahead: startSession connects and sends at once, well within the idle second.
+    const client = new sdk.Client(server.url, options(server, { device: device() }));
     await client.startSession({ productId: "telepower", productVersion: "7.0.3", licenseKey: key });
     const error = await once(client, "disconnected");
     assert.equal(error.code, 1000);
