@@ -19,6 +19,7 @@ import { inspect } from "node:util";
 import { backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
 import { Connection, DEFAULT_REQUEST_TIMEOUT_MS, type ConnectOptions } from "./connection.js";
 import { getDeviceIdentity } from "./device.js";
+import { CloseCode } from "./protocol/status.js";
 import {
   ClientClosedError,
   ConnectionClosedError,
@@ -262,7 +263,8 @@ export class Client extends EventEmitter {
       if (connection === null || !connection.isUsable || connection.sessionAttempted) {
         this.#connection = null;
         if (connection !== null && connection.isUsable) {
-          void connection.close();
+          // Calls in flight on it go on over the new session (when repeatable).
+          void connection.close(new ConnectionClosedError(CloseCode.NORMAL, "replaced by a new start-session"));
         }
         connection = await Connection.open(this.url, this.#options);
         this.#adopt(connection);
@@ -391,6 +393,11 @@ export class Client extends EventEmitter {
   }
 
   #adopt(connection: Connection): void {
+    if (this.#closed) {
+      // The app closed the client while this connection was being opened.
+      void connection.close();
+      throw new ClientClosedError();
+    }
     this.#connection = connection;
     connection.onEnd((error) => {
       if (this.#connection !== connection) return;

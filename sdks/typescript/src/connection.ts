@@ -281,11 +281,14 @@ export class Connection {
     });
   }
 
-  /** Closes the connection (1000); requests in flight are rejected with {@link ClientClosedError}. */
-  close(): Promise<void> {
+  /**
+   * Closes the connection (1000). Requests in flight are rejected with
+   * `reason`, by default {@link ClientClosedError}.
+   */
+  close(reason: Error = new ClientClosedError()): Promise<void> {
     return new Promise<void>((resolve) => {
       if (this.#ws.readyState === WebSocket.CLOSED) {
-        this.#end(new ClientClosedError());
+        this.#end(reason);
         resolve();
         return;
       }
@@ -294,7 +297,7 @@ export class Connection {
         clearTimeout(timer);
         resolve();
       });
-      this.#end(new ClientClosedError());
+      this.#end(reason);
       this.#ws.close(CloseCode.NORMAL);
     });
   }
