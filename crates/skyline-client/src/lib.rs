@@ -16,6 +16,7 @@
 //! | [`error`] | §5 statuses | [`RpcError`], one variant per status; [`ClientError`], everything else |
 //! | [`raw`] | all | [`RawConnection`]: testing hooks to send anything and see everything |
 //! | [`update`] | §7 | [`download_update`]: resumable, signature-verified update downloads |
+//! | [`device`] | §6 step 6 | [`device_identity`]: the device's serial number and UUID, with a stable fallback |
 //! | `http` (private) | §7 | a minimal HTTP/1.1 client (hyper over tokio / tokio-rustls) for downloads |
 //!
 //! # Using it
@@ -88,6 +89,7 @@
 
 pub mod client;
 pub mod config;
+pub mod device;
 pub mod error;
 mod http;
 pub mod methods;
@@ -99,6 +101,7 @@ pub use client::Client;
 pub use config::{
     ClientConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT,
 };
+pub use device::{device_identity, DeviceIdentity};
 pub use error::{ClientError, RpcError};
 pub use methods::StartSession;
 pub use raw::RawConnection;
