@@ -56,6 +56,14 @@ export function tempDir(prefix = "skyline-ts-") {
 
 /** `product create`, `plan create` and one `license create`; resolves the key. */
 export async function catalogue(dataDir, { product = "telepower", minVersion = "7.0.0", plan = "P", months = 1, devices = 1 } = {}) {
+  // The server's identity key, as `skyline keygen` writes it: operator
+  // commands never create one, and `release publish` signs with it.
+  const { existsSync } = await import("node:fs");
+  const { join } = await import("node:path");
+  const identity = join(dataDir, "identity.key");
+  if (!existsSync(identity)) {
+    await ok(dataDir, "keygen", "--out", identity);
+  }
   await ok(dataDir, "product", "create", product, "--min-version", minVersion);
   await ok(dataDir, "plan", "create", plan, "--product", product, "--months", String(months), "--devices", String(devices));
   return newKey(dataDir, plan);
