@@ -15,13 +15,11 @@ use skyline_server::clock::SystemClock;
 use skyline_server::domain::catalog::CreateProduct;
 use skyline_server::domain::{Actor, ReleaseChannel};
 use skyline_server::releases::{publish, PublishRequest};
+use skyline_server::store::SCHEMA_VERSION;
 use skyline_server::store::{self, StoreError};
 use skyline_server::{ServerConfig, Services};
 use skyline_testkit::postgres::{self, PASSWORD, USER};
 use tokio::sync::oneshot;
-
-/// The schema version this build migrates PostgreSQL to.
-const SCHEMA_VERSION: u32 = 3;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_credentials_and_missing_databases_are_explained() {

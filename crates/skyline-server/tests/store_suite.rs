@@ -535,6 +535,12 @@ async fn last_login_current_and_previous(backend: Backend) {
     let devices = store.find_license(&key).await.unwrap().devices;
     assert_eq!(devices[0].last_login, Some(400));
     assert_eq!(devices[0].previous_last_login, Some(300));
+    // The app's version and the server's clock (noon of `today`), not `t`.
+    assert_eq!(devices[0].last_version.as_deref(), Some("7.0.9"));
+    assert_eq!(
+        devices[0].last_seen_at,
+        Some(store_ops::noon(day("2025-01-31")))
+    );
 
     // 0 means "none" too.
     let zero = new_key(&store, FOREVER).await;

@@ -363,6 +363,8 @@ pub(crate) mod fixtures {
             last_login: None,
             previous_last_login: None,
             locked: false,
+            last_version: None,
+            last_seen_at: None,
         }
     }
 

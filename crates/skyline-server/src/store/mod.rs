@@ -47,6 +47,10 @@ pub use dump::{DumpCounts, DumpRecord};
 pub use error::{BackendError, BackendErrorKind, StoreError};
 pub use json::json_from_msgpack;
 
+/// The schema version this build migrates a database to, on either backend
+/// (each backend checks at compile time that it has this many migrations).
+pub const SCHEMA_VERSION: u32 = 5;
+
 use crate::blobs::BlobStore;
 use crate::domain::{
     toggles, Actor, AdminToken, AdminTokenCredential, AuditFilter, AuditRecord, Command,

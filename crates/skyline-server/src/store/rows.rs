@@ -152,7 +152,7 @@ fn status(text: &str) -> Result<LicenseStatus, StoreError> {
 
 /// The `SELECT … FROM` that [`device`] reads (column 0 is the license id).
 pub(crate) const DEVICE_SELECT: &str = "SELECT license_id, serial_number, cs_product_uuid, \
-     bound_on, last_login, previous_last_login, locked FROM devices";
+     bound_on, last_login, previous_last_login, locked, last_version, last_seen_at FROM devices";
 
 /// A row of [`DEVICE_SELECT`]: the license id and the binding.
 pub(crate) fn device(r: &impl Columns) -> Result<(i64, DeviceBinding), StoreError> {
@@ -165,6 +165,8 @@ pub(crate) fn device(r: &impl Columns) -> Result<(i64, DeviceBinding), StoreErro
             last_login: r.opt_int(4)?,
             previous_last_login: r.opt_int(5)?,
             locked: r.flag(6)?,
+            last_version: r.opt_text(7)?,
+            last_seen_at: r.opt_int(8)?,
         },
     ))
 }

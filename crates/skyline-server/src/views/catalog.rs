@@ -84,6 +84,10 @@ pub struct DeviceView {
     pub previous_last_login: Option<i64>,
     /// Locked after a last-login integrity breach, until reset.
     pub locked: bool,
+    /// The app version of its last OK start-session.
+    pub last_version: Option<String>,
+    /// When the server last answered it OK, UNIX seconds.
+    pub last_seen_at: Option<i64>,
 }
 
 impl From<&DeviceBinding> for DeviceView {
@@ -95,6 +99,8 @@ impl From<&DeviceBinding> for DeviceView {
             last_login: d.last_login,
             previous_last_login: d.previous_last_login,
             locked: d.locked,
+            last_version: d.last_version.clone(),
+            last_seen_at: d.last_seen_at,
         }
     }
 }

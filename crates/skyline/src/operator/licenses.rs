@@ -190,13 +190,14 @@ fn print_license(l: &LicenseInfo) {
     }
     for d in &l.devices {
         println!(
-            "device:     {} / {} bound {}, last login {}{}",
+            "device:     {} / {} bound {}, last login {}, app {}{}",
             d.serial_number,
             d.cs_product_uuid,
             format_date(d.bound_on),
             d.last_login
                 .map(|t| t.to_string())
                 .unwrap_or_else(|| "-".into()),
+            d.last_version.as_deref().unwrap_or("-"),
             if d.locked {
                 ", LOCKED (integrity breach; reset-device unlocks)"
             } else {

@@ -193,6 +193,11 @@ pub struct DeviceBinding {
     pub previous_last_login: Option<i64>,
     /// Locked after a last-login integrity breach, until an operator resets it.
     pub locked: bool,
+    /// The `productVersion` of its last OK `start-session`.
+    pub last_version: Option<String>,
+    /// When the server answered that `start-session` (UNIX seconds, the
+    /// server's clock, unlike [`DeviceBinding::last_login`]).
+    pub last_seen_at: Option<i64>,
 }
 
 impl DeviceBinding {

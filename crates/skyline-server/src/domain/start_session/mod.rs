@@ -260,6 +260,8 @@ impl Command for StartSession {
                     last_login: Some(self.client_time),
                     previous_last_login: None,
                     locked: false,
+                    last_version: Some(self.product_version.clone()),
+                    last_seen_at: Some(by.at),
                 },
             },
             Some(device) => Write::UpdateDevice {
@@ -267,6 +269,8 @@ impl Command for StartSession {
                 device: DeviceBinding {
                     previous_last_login: device.last_login,
                     last_login: Some(self.client_time),
+                    last_version: Some(self.product_version.clone()),
+                    last_seen_at: Some(by.at),
                     ..device.clone()
                 },
             },

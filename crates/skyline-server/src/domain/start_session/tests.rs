@@ -208,6 +208,9 @@ fn step_7_last_login() {
             Write::UpdateDevice { device, .. } => {
                 assert_eq!(device.last_login, Some(300));
                 assert_eq!(device.previous_last_login, Some(200));
+                // The version and the server's clock, not the client's.
+                assert_eq!(device.last_version.as_deref(), Some("7.0.9"));
+                assert_eq!(device.last_seen_at, Some(cli("2025-02-01").at));
             }
             other => panic!("{other:?}"),
         }

@@ -79,7 +79,7 @@ pub(crate) const EXPORTS: [Export; 10] = [
     Export {
         table: "devices",
         columns: "license_id, serial_number, cs_product_uuid, bound_on, last_login, \
-                  previous_last_login, locked",
+                  previous_last_login, locked, last_version, last_seen_at",
         record: |r| {
             Ok(DumpRecord::Device {
                 license_id: r.int(0)?,
@@ -89,6 +89,8 @@ pub(crate) const EXPORTS: [Export; 10] = [
                 last_login: r.opt_int(4)?,
                 previous_last_login: r.opt_int(5)?,
                 locked: r.flag(6)?,
+                last_version: r.opt_text(7)?,
+                last_seen_at: r.opt_int(8)?,
             })
         },
     },

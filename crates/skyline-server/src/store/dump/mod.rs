@@ -112,6 +112,13 @@ pub enum DumpRecord {
         previous_last_login: Option<i64>,
         /// Locked after an integrity breach.
         locked: bool,
+        /// The app version of its last OK start-session (dumps before
+        /// schema 5 have none).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_version: Option<String>,
+        /// When the server last saw it, UNIX seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last_seen_at: Option<i64>,
     },
     /// A toggle value at one layer.
     Toggle {

@@ -217,10 +217,10 @@ async fn insert(tx: &Transaction<'_>, records: Vec<DumpRecord>) -> Result<(), St
         ),
         "device" => (
             "INSERT INTO devices (license_id, serial_number, cs_product_uuid, bound_on, \
-             last_login, previous_last_login, locked) \
-             SELECT l, s, u, b, ll, pl, k FROM unnest($1::BIGINT[], $2::TEXT[], $3::TEXT[], \
-             $4::DATE[], $5::BIGINT[], $6::BIGINT[], $7::BOOLEAN[]) WITH ORDINALITY \
-             AS d (l, s, u, b, ll, pl, k, n) ORDER BY n",
+             last_login, previous_last_login, locked, last_version, last_seen_at) \
+             SELECT l, s, u, b, ll, pl, k, v, a FROM unnest($1::BIGINT[], $2::TEXT[], \
+             $3::TEXT[], $4::DATE[], $5::BIGINT[], $6::BIGINT[], $7::BOOLEAN[], $8::TEXT[], \
+             $9::BIGINT[]) WITH ORDINALITY AS d (l, s, u, b, ll, pl, k, v, a, n) ORDER BY n",
             vec![
                 &c.int8[0],
                 &c.text[0],
@@ -229,6 +229,8 @@ async fn insert(tx: &Transaction<'_>, records: Vec<DumpRecord>) -> Result<(), St
                 &c.int8_opt[0],
                 &c.int8_opt[1],
                 &c.flag,
+                &c.text_opt[0],
+                &c.int8_opt[2],
             ],
         ),
         "toggle" => (
@@ -323,7 +325,7 @@ struct Columns {
     text: [Vec<String>; 5],
     text_opt: [Vec<Option<String>>; 2],
     int8: [Vec<i64>; 4],
-    int8_opt: [Vec<Option<i64>>; 2],
+    int8_opt: [Vec<Option<i64>>; 3],
     int4: Vec<i32>,
     flag: Vec<bool>,
     bytes: [Vec<Vec<u8>>; 2],
@@ -382,6 +384,8 @@ impl Columns {
                 last_login,
                 previous_last_login,
                 locked,
+                last_version,
+                last_seen_at,
             } => {
                 self.int8[0].push(license_id);
                 self.text[0].push(serial_number);
@@ -390,6 +394,8 @@ impl Columns {
                 self.int8_opt[0].push(last_login);
                 self.int8_opt[1].push(previous_last_login);
                 self.flag.push(locked);
+                self.text_opt[0].push(last_version);
+                self.int8_opt[2].push(last_seen_at);
             }
             DumpRecord::Toggle {
                 id,

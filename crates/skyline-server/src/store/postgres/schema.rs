@@ -14,7 +14,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_releases_admin_tokens_blobs.sql"),
     include_str!("migrations/0003_seat_counts.sql"),
     include_str!("migrations/0004_telemetry_event_ids.sql"),
+    include_str!("migrations/0005_device_activity.sql"),
 ];
+const _: () = assert!(MIGRATIONS.len() == crate::store::SCHEMA_VERSION as usize);
 
 /// The advisory lock key that serializes migrations across nodes
 /// (`'skyline'` as bytes).

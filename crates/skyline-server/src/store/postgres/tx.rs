@@ -227,8 +227,8 @@ impl Transaction for PgTx<'_> {
                 self.insert(
                     write,
                     "INSERT INTO devices (license_id, serial_number, cs_product_uuid, bound_on, \
-                     last_login, previous_last_login, locked) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     last_login, previous_last_login, locked, last_version, last_seen_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                     &[
                         license_id,
                         &device.serial_number,
@@ -237,6 +237,8 @@ impl Transaction for PgTx<'_> {
                         &device.last_login,
                         &device.previous_last_login,
                         &device.locked,
+                        &device.last_version,
+                        &device.last_seen_at,
                     ],
                 )
                 .await?;
@@ -250,7 +252,8 @@ impl Transaction for PgTx<'_> {
             }
             Write::UpdateDevice { license_id, device } => self
                 .run(
-                    "UPDATE devices SET last_login = $4, previous_last_login = $5, locked = $6 \
+                    "UPDATE devices SET last_login = $4, previous_last_login = $5, locked = $6, \
+                     last_version = $7, last_seen_at = $8 \
                      WHERE license_id = $1 AND serial_number = $2 AND cs_product_uuid = $3",
                     &[
                         license_id,
@@ -259,6 +262,8 @@ impl Transaction for PgTx<'_> {
                         &device.last_login,
                         &device.previous_last_login,
                         &device.locked,
+                        &device.last_version,
+                        &device.last_seen_at,
                     ],
                 )
                 .await

@@ -162,11 +162,14 @@ fn insert(conn: &Connection, record: DumpRecord) -> Result<(), StoreError> {
             last_login,
             previous_last_login,
             locked,
+            last_version,
+            last_seen_at,
         } => {
             dumped_date(&bound_on)?;
             run(
                 "INSERT INTO devices (license_id, serial_number, cs_product_uuid, bound_on, \
-                 last_login, previous_last_login, locked) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                 last_login, previous_last_login, locked, last_version, last_seen_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     license_id,
                     serial_number,
@@ -174,7 +177,9 @@ fn insert(conn: &Connection, record: DumpRecord) -> Result<(), StoreError> {
                     bound_on,
                     last_login,
                     previous_last_login,
-                    locked
+                    locked,
+                    last_version,
+                    last_seen_at
                 ],
             )
         }

@@ -229,8 +229,8 @@ impl Transaction for SqliteTx<'_> {
                 self.insert(
                     write,
                     "INSERT INTO devices (license_id, serial_number, cs_product_uuid, bound_on, \
-                     last_login, previous_last_login, locked) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                     last_login, previous_last_login, locked, last_version, last_seen_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
                         license_id,
                         device.serial_number,
@@ -238,7 +238,9 @@ impl Transaction for SqliteTx<'_> {
                         day(device.bound_on),
                         device.last_login,
                         device.previous_last_login,
-                        device.locked
+                        device.locked,
+                        device.last_version,
+                        device.last_seen_at
                     ],
                 )?;
                 self.execute(
@@ -251,7 +253,8 @@ impl Transaction for SqliteTx<'_> {
             }
             Write::UpdateDevice { license_id, device } => self
                 .execute(
-                    "UPDATE devices SET last_login = ?4, previous_last_login = ?5, locked = ?6 \
+                    "UPDATE devices SET last_login = ?4, previous_last_login = ?5, locked = ?6, \
+                     last_version = ?7, last_seen_at = ?8 \
                      WHERE license_id = ?1 AND serial_number = ?2 AND cs_product_uuid = ?3",
                     params![
                         license_id,
@@ -259,7 +262,9 @@ impl Transaction for SqliteTx<'_> {
                         device.cs_product_uuid,
                         device.last_login,
                         device.previous_last_login,
-                        device.locked
+                        device.locked,
+                        device.last_version,
+                        device.last_seen_at
                     ],
                 )
                 .map(drop),
