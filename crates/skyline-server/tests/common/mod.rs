@@ -165,6 +165,7 @@ impl TestServer {
             store: store.clone(),
             blobs: None,
             clock: Arc::new(clock.clone()),
+            refusals: Default::default(),
         };
         let (shutdown, signal) = oneshot::channel::<()>();
         let task = tokio::spawn(skyline_server::run(
