@@ -48,8 +48,8 @@ pub async fn serve<L>(
 where
     L: Listener<Addr = SocketAddr>,
 {
-    let connections = (limits.max_connections > 0)
-        .then(|| Arc::new(Semaphore::new(limits.max_connections)));
+    let connections =
+        (limits.max_connections > 0).then(|| Arc::new(Semaphore::new(limits.max_connections)));
     let builder = Arc::new(builder(&limits));
     let stop = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -104,7 +104,9 @@ fn builder(limits: &HttpLimits) -> http1::Builder {
         .timer(TokioTimer::new())
         // hyper's header timer runs whenever the connection waits for a
         // request head: from the accept, and again after every response.
-        .header_read_timeout((!limits.keep_alive_timeout.is_zero()).then_some(limits.keep_alive_timeout))
+        .header_read_timeout(
+            (!limits.keep_alive_timeout.is_zero()).then_some(limits.keep_alive_timeout),
+        )
         .max_header_size(head)
         .max_buf_size(head.max(MIN_BUFFER_BYTES));
     builder
@@ -137,9 +139,7 @@ impl Connection {
         let seen = first_request.clone();
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             seen.store(true, Ordering::Relaxed);
-            request
-                .extensions_mut()
-                .insert(ConnectInfo(PeerAddr(peer)));
+            request.extensions_mut().insert(ConnectInfo(PeerAddr(peer)));
             router.clone().oneshot(request.map(Body::new))
         });
         let conn = builder

@@ -142,7 +142,10 @@ impl Refusals {
 pub(crate) const SHARDS: usize = 64;
 
 /// The shard of `key`, by a hash fixed for the process.
-pub(crate) fn shard_of<K: Hash>(key: &K, hasher: &std::collections::hash_map::RandomState) -> usize {
+pub(crate) fn shard_of<K: Hash>(
+    key: &K,
+    hasher: &std::collections::hash_map::RandomState,
+) -> usize {
     let mut h = hasher.build_hasher();
     key.hash(&mut h);
     (h.finish() as usize) % SHARDS

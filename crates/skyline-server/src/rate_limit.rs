@@ -225,7 +225,10 @@ mod tests {
         assert!(limiter.try_take(7, 60, t0));
         assert!(!limiter.try_take(7, 60, t0), "only 40 left");
         assert!(limiter.try_take(7, 40, t0));
-        assert!(!limiter.try_take(8, 101, t0), "never more than the capacity");
+        assert!(
+            !limiter.try_take(8, 101, t0),
+            "never more than the capacity"
+        );
         let keys = RateLimiter::new(1, Duration::from_secs(60));
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         assert!(keys.try_acquire(a, t0));

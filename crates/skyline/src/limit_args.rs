@@ -132,13 +132,11 @@ pub fn apply(
         .handshake_budget_per_second
         .or(file.handshake_budget_per_second)
         .unwrap_or(server.handshake_budget_per_second);
-    server.write_timeout = secs(
-        args.write_timeout,
-        file.write_timeout,
-        server.write_timeout,
-    );
+    server.write_timeout = secs(args.write_timeout, file.write_timeout, server.write_timeout);
     if server.write_timeout.is_zero() {
-        return Err(CliError::usage("the write timeout must be at least 1 second"));
+        return Err(CliError::usage(
+            "the write timeout must be at least 1 second",
+        ));
     }
     server.max_frames_per_connection = args
         .max_frames_per_connection

@@ -134,11 +134,17 @@ impl Deployment {
                 (Some(pair), created)
             }
             IdentityUse::Required => (
-                Some(identity::load_checked(path, settings.allow_exposed_identity)?),
+                Some(identity::load_checked(
+                    path,
+                    settings.allow_exposed_identity,
+                )?),
                 false,
             ),
             IdentityUse::Optional if path.exists() => (
-                Some(identity::load_checked(path, settings.allow_exposed_identity)?),
+                Some(identity::load_checked(
+                    path,
+                    settings.allow_exposed_identity,
+                )?),
                 false,
             ),
             IdentityUse::Optional => (None, false),

@@ -100,7 +100,13 @@ pub(crate) async fn serve(mut socket: WebSocket, client: IpAddr, shared: Arc<Sha
     let session = match hello {
         Err(_) => {
             tracing::debug!(%client, "no client-hello before the deadline");
-            return close(socket, CloseCode::POLICY_VIOLATION, "handshake timeout", &shared).await;
+            return close(
+                socket,
+                CloseCode::POLICY_VIOLATION,
+                "handshake timeout",
+                &shared,
+            )
+            .await;
         }
         Ok(Incoming::Binary(hello)) => {
             match ServerHandshake::respond(&shared.services.identity, &hello) {
@@ -119,7 +125,8 @@ pub(crate) async fn serve(mut socket: WebSocket, client: IpAddr, shared: Arc<Sha
                     if !send(&mut socket, Message::Binary(reply.into()), &shared).await {
                         return;
                     }
-                    return close(socket, CloseCode::PROTOCOL_ERROR, "bad handshake", &shared).await;
+                    return close(socket, CloseCode::PROTOCOL_ERROR, "bad handshake", &shared)
+                        .await;
                 }
             }
         }

@@ -29,8 +29,8 @@ use tokio_util::task::TaskTracker;
 use crate::config::ServerConfig;
 use crate::limits::{AddressSlots, GlobalBudget};
 use crate::rate_limit::RateLimiter;
-use crate::telemetry_guard::TelemetryGuard;
 use crate::security::SecurityLog;
+use crate::telemetry_guard::TelemetryGuard;
 use crate::toggle_cache::ToggleCache;
 use crate::Services;
 

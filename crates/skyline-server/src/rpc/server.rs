@@ -29,9 +29,9 @@ use crate::config::ServerConfig;
 use crate::domain::AuditAction;
 use crate::limits::{address_key, AddressSlot, AddressSlots, GlobalBudget, Limit, Refusals};
 use crate::rate_limit::RateLimiter;
-use crate::telemetry_guard::TelemetryGuard;
 use crate::security::SecurityLog;
 use crate::store::Store;
+use crate::telemetry_guard::TelemetryGuard;
 use crate::tls::TlsListener;
 use crate::toggle_cache::ToggleCache;
 

@@ -4,10 +4,10 @@
 use std::io::Write;
 
 use skyline_protocol::dates::format_date;
-use skyline_server::sanitize::Escaped;
 use skyline_server::domain::catalog::CreateLicenses;
 use skyline_server::domain::licenses::{ResetDevices, RevokeLicense, SetExpiry};
 use skyline_server::domain::{DeviceSelector, LicenseInfo};
+use skyline_server::sanitize::Escaped;
 use skyline_server::views::{CreatedLicenses, Expiry, LicenseView, Reset, Revoked};
 
 use super::{actor, date_arg, stdout_error, Operator, CREATE_BATCH};

@@ -8,13 +8,13 @@ use std::io::Write;
 use chrono::NaiveDate;
 use skyline_protocol::dates::{parse_date, PlanDuration};
 use skyline_protocol::methods::ToggleValue;
-use skyline_server::sanitize::Escaped;
 use skyline_server::domain::catalog::{duration_of, CreatePlan, CreateProduct, UpdateProduct};
 use skyline_server::domain::toggles::SetToggle;
 use skyline_server::domain::{
     Actor, AuditFilter, Plan, Product, TelemetryQuery, ToggleLayer, ToggleScope,
 };
 use skyline_server::license_index::LicenseDigest;
+use skyline_server::sanitize::Escaped;
 use skyline_server::store::Store;
 use skyline_server::views::{
     self, AuditView, PlanView, ProductView, ToggleSet, ToggleValueView, ToggleView,
