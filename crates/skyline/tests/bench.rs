@@ -190,6 +190,23 @@ fn every_scenario_runs_against_a_real_server() {
         report["server"]["rssPerSessionBytes"].is_number(),
         "{report:#}"
     );
+
+    // `flood`: toggles measured while handshakes flood in from 4 addresses.
+    let mut args = vec!["flood"];
+    args.extend(common);
+    args.extend([
+        "--duration",
+        "1",
+        "--flood-connections",
+        "4",
+        "--flood-addrs",
+        "4",
+    ]);
+    let report = bench(&server.data_dir, &args);
+    assert_clean(&report, "flood");
+    let flood = &report["flood"];
+    assert_eq!(flood["sourceAddrs"], 4, "{report:#}");
+    assert!(flood["handshakes"].as_u64().unwrap() > 0, "{report:#}");
 }
 
 #[test]
