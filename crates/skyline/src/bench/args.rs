@@ -197,8 +197,10 @@ comes first. Setup (connecting, starting sessions) is not measured. Only
 loopback servers (127.0.0.0/8, ::1) are driven.
 
 Run the server with --handshakes-per-second 0 (its default limit of 50
-handshakes per second per address answers a load test with HTTP 429), and
-with --bench-echo for the echo scenarios.
+handshakes per second per address answers a load test with HTTP 429), with
+--handshake-budget-per-second 0 and --max-connections-per-address 0 for more
+than 2,000 handshakes a second or 500 sessions from one address (else HTTP
+503), and with --bench-echo for the echo scenarios.
 
 session, bind, toggles, telemetry and idle create their own product, plan
 and license keys in the server's database before the run, through the same
@@ -216,7 +218,8 @@ first: run it with --requests 15000 (or more) and compare the two rates it
 reports.
 
 Example:
-  skyline serve --listen 127.0.0.1:7700 --handshakes-per-second 0 --bench-echo &
+  skyline serve --listen 127.0.0.1:7700 --handshakes-per-second 0 \
+      --handshake-budget-per-second 0 --max-connections-per-address 0 --bench-echo &
   skyline bench toggles --url ws://127.0.0.1:7700/ws --pipeline 8 --server-pid $!";
 
 impl BenchArgs {

@@ -423,6 +423,13 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
                 .into(),
         );
     }
+    if by_kind.iter().any(|e| e.kind.ends_with("HTTP 503")) {
+        notes.push(
+            "HTTP 503: the server's connection caps or handshake budget; run it with \
+             --handshake-budget-per-second 0 --max-connections-per-address 0 for load tests"
+                .into(),
+        );
+    }
     if by_kind.iter().any(|e| e.kind.ends_with("HTTP 404")) && scenario.path() != "/ws" {
         notes.push("HTTP 404: start the server with --bench-echo for the echo scenarios".into());
     }
