@@ -98,6 +98,28 @@ def bench(server, data_dir, scenario, extra, duration):
     return report
 
 
+def typescript_client(server, data_dir, runs):
+    """The TypeScript SDK's bench (sdks/typescript/bench/calls.mjs) against
+    the same server: get-feature-toggles lock-step and 32 in flight on one
+    connection, and the offline telemetry queue (enqueue with fsync, then
+    drained). None when Node.js is not installed."""
+    sdk = os.path.join(ROOT, "sdks", "typescript")
+    if not shutil.which("node") or not shutil.which("npm"):
+        print("node/npm not found: skipping the TypeScript client", file=sys.stderr)
+        return None
+    sh(["npm", "ci", "--no-audit", "--no-fund", "--prefix", sdk], stdout=subprocess.DEVNULL)
+    sh(["npm", "run", "build", "--prefix", sdk], stdout=subprocess.DEVNULL)
+    cli = lambda *a: sh([BIN, "--data-dir", data_dir, *a], stdout=subprocess.PIPE, text=True).stdout
+    cli("product", "create", "tsbench", "--min-version", "1.0.0")
+    cli("plan", "create", "tsbench.monthly", "--product", "tsbench", "--months", "1")
+    key = cli("license", "create", "--plan", "tsbench.monthly").strip().splitlines()[-1].strip()
+    cli("toggle", "set", "engine.limits.sendMessage.dailyLimit", "150", "--product", "tsbench")
+    out = sh(["node", os.path.join(sdk, "bench", "calls.mjs"), "--url", server.url,
+              "--identity-public", server.public, "--product", "tsbench", "--product-version", "1.0.0",
+              "--key", key, "--runs", str(runs), "--json"], stdout=subprocess.PIPE, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def summary(values):
     values = [v for v in values if v is not None]
     if not values:
@@ -154,6 +176,10 @@ def main():
         ("telemetry-lockstep", "telemetry", ["--connections", "256"]),
         ("telemetry-event-ids", "telemetry", ["--connections", "256", "--pipeline", "4", "--event-ids"]),
         ("telemetry-lockstep-event-ids", "telemetry", ["--connections", "256", "--event-ids"]),
+        # One client process, one connection: what the TypeScript SDK's
+        # figures below are compared with.
+        ("rust-client-lockstep", "toggles", ["--connections", "1"]),
+        ("rust-client-pipelined", "toggles", ["--connections", "1", "--pipeline", "32"]),
     ]
     # Issue 10, on a server with its default handshake budget: toggles alone,
     # then the same toggles while 64 tasks flood it with handshakes from 200
@@ -177,6 +203,7 @@ def main():
         # what the first did (a counter, not a count of the key's devices).
         raw["bind"] = [bench(server, data_dir, "bind", ["--connections", "16", "--requests", str(args.bind_devices)],
                              600) for _ in range(args.runs)]
+        ts = typescript_client(server, data_dir, args.runs)
         raw["idle"] = [bench(server, data_dir, "idle",
                              ["--connections", str(args.idle_sessions), "--source-addrs", "4", "--hold", "2"],
                              args.duration)]
@@ -276,6 +303,20 @@ def main():
         lat = lambda k: (lambda r: (r.get("latencyUs") or {}).get(k))
         lines.append(f"| {name} | {fmt(m(name, thr), '', 0)} | {fmt(m(name, lat('p50')), ' µs')} | "
                      f"{fmt(m(name, lat('p99')), ' µs')} | {fmt(m(name, lat('p999')), ' µs')} | {fmt(m(name, cpu), ' µs')} |")
+    if ts:
+        rust_lock = m("rust-client-lockstep", thr)
+        rust_pipe = m("rust-client-pipelined", thr)
+        ts_lock, ts_pipe = summary(ts["lockStep"]), summary(ts["pipelined"])
+        lines += ["", f"### Client SDKs: one process, one connection (Node {ts['node']})", "",
+                  "| client | get-feature-toggles lock-step | 32 in flight |", "| --- | --- | --- |",
+                  f"| Rust (`skyline bench toggles --connections 1`) | {fmt(rust_lock, '/s', 0)} | {fmt(rust_pipe, '/s', 0)} |",
+                  f"| TypeScript (`sdks/typescript/bench/calls.mjs`) | {fmt(ts_lock, '/s', 0)} | {fmt(ts_pipe, '/s', 0)} |",
+                  f"| TypeScript / Rust | {ts_lock['median'] / rust_lock['median']:.2f} | "
+                  f"{ts_pipe['median'] / rust_pipe['median']:.2f} |",
+                  "", "| TypeScript offline telemetry queue | events/s |", "| --- | --- |",
+                  f"| enqueue (each event fsynced to the queue file before `sendTelemetryEvent` resolves) | "
+                  f"{fmt(summary(ts['enqueued']), '/s', 0)} |",
+                  f"| drained to the server (32 in flight, removed after `OK`) | {fmt(summary(ts['drained']), '/s', 0)} |"]
     lines += ["", "### Crypto and codec ceiling (Criterion medians)", "", "| operation | µs |", "| --- | --- |"]
     lines += [f"| {k} | {v:.3f} |" for k, v in crit.items()]
     lines += ["", END]
@@ -286,7 +327,7 @@ def main():
     with open(path, "w") as f:
         f.write(text[:a] + "\n".join(lines) + text[b:])
     with open(os.path.join(ROOT, "bench", "results.json"), "w") as f:
-        json.dump({"criterion": crit, "runs": raw}, f, indent=1)
+        json.dump({"criterion": crit, "runs": raw, "typescript": ts}, f, indent=1)
     print("\n".join(lines))
 
 

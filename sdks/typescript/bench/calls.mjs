@@ -8,7 +8,8 @@
 //   node bench/calls.mjs --self-host     # starts `skyline serve` in a temp dir
 //
 // Options: --runs 3, --calls 2000 (lock-step), --pipelined-calls 20000,
-// --in-flight 32, --events 2000.
+// --in-flight 32, --events 2000; --json prints every run's figures as one
+// JSON object on stdout (bench/run.py reads it).
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -33,6 +34,7 @@ const { values } = parseArgs({
     "pipelined-calls": { type: "string", default: "20000" },
     "in-flight": { type: "string", default: "32" },
     events: { type: "string", default: "2000" },
+    json: { type: "boolean", default: false },
   },
 });
 const runs = Number(values.runs);
@@ -122,6 +124,10 @@ try {
   }
 } finally {
   await target.stop();
+}
+if (values.json) {
+  console.log(JSON.stringify({ node: process.version, inFlight, ...results }));
+  process.exit(0);
 }
 console.log(`median of ${runs} runs (Node ${process.version}):`);
 console.log(`  get-feature-toggles, lock-step:          ${median(results.lockStep).toFixed(0)} calls/s`);

@@ -18,14 +18,18 @@ use std::io;
 use async_trait::async_trait;
 use aws_lc_rs::digest;
 use axum::body::Bytes;
-use deadpool_postgres::{Client, Pool};
+use deadpool_postgres::{Client, Pool, Transaction};
 use futures_util::Stream;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::io::StreamReader;
 
-use super::{pg_error, pool_error};
+use super::{pg_error, pool_error, rows};
 use crate::blobs::{BlobError, BlobReader, BlobStore, StoredBlob};
 use crate::domain::Sha256Digest;
+use crate::store::dump::{bad_dump, ArtifactPiece};
+use crate::store::error::corrupt;
+use crate::store::rows::Columns as _;
+use crate::store::StoreError;
 
 /// Bytes per stored chunk (the last chunk of a blob may be shorter).
 pub(super) const CHUNK_BYTES: usize = 1 << 20;
@@ -231,4 +235,65 @@ fn read_steps(
             Ok(Some((Bytes::from(bytes), next)))
         }
     })
+}
+
+/// Joins an artifact's pieces into stored chunks; the row naming the
+/// artifact is written after its last chunk (its pieces were checked).
+/// (`skyline import` into a database that keeps artifacts.)
+#[derive(Default)]
+pub(super) struct ArtifactWriter {
+    blob_id: i64,
+    chunk_offset: u64,
+    chunk: Vec<u8>,
+}
+
+impl ArtifactWriter {
+    pub(super) async fn write(
+        &mut self,
+        tx: &Transaction<'_>,
+        piece: ArtifactPiece,
+    ) -> Result<(), StoreError> {
+        if piece.offset == 0 {
+            let row = rows::query_opt(
+                tx,
+                "SELECT nextval(pg_get_serial_sequence('release_blobs', 'id'))",
+                &[],
+            )
+            .await
+            .map_err(pg_error)?
+            .ok_or_else(|| corrupt("no new artifact id"))?;
+            self.blob_id = row.int(0)?;
+            self.chunk_offset = 0;
+            self.chunk.clear();
+        }
+        self.chunk.extend_from_slice(&piece.bytes);
+        if self.chunk.len() >= CHUNK_BYTES || (piece.last && !self.chunk.is_empty()) {
+            let offset = i64::try_from(self.chunk_offset)
+                .map_err(|_| bad_dump("an artifact is too large"))?;
+            rows::execute(
+                tx,
+                "INSERT INTO release_blob_chunks (blob_id, byte_offset, data) VALUES ($1, $2, $3)",
+                &[&self.blob_id, &offset, &self.chunk],
+            )
+            .await
+            .map_err(pg_error)?;
+            self.chunk_offset += self.chunk.len() as u64;
+            self.chunk.clear();
+        }
+        if piece.last {
+            let size =
+                i64::try_from(piece.size).map_err(|_| bad_dump("an artifact is too large"))?;
+            rows::execute(
+                tx,
+                "INSERT INTO release_blobs (id, sha256, size) VALUES ($1, $2, $3)",
+                &[&self.blob_id, &&piece.sha256[..], &size],
+            )
+            .await
+            .map_err(|e| {
+                let why = pg_error(e);
+                bad_dump(&format!("its `releaseBlob` records do not fit: {why}"))
+            })?;
+        }
+        Ok(())
+    }
 }

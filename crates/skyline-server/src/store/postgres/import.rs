@@ -10,15 +10,14 @@ use deadpool_postgres::{Client, Transaction};
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 
-use super::blobs::CHUNK_BYTES;
+use super::blobs::ArtifactWriter;
 use super::dump::BATCH;
 use super::pg_error;
 use super::rows;
 use crate::store::dump::{
     bad_dump, dumped_date, dumped_digest, dumped_duration, dumped_hash, dumped_signature,
-    dumped_toggle, not_empty, ArtifactPiece, ArtifactPieces, ImportCheck,
+    dumped_toggle, not_empty, ArtifactPieces, ImportCheck,
 };
-use crate::store::error::corrupt;
 use crate::store::rows::Columns as _;
 use crate::store::{DumpCounts, DumpRecord, StoreError};
 
@@ -118,66 +117,6 @@ async fn keep_setting(tx: &Transaction<'_>, name: &str, value: &str) -> Result<(
     .await
     .map(drop)
     .map_err(pg_error)
-}
-
-/// Joins an artifact's pieces into stored chunks; the row naming the
-/// artifact is written after its last chunk (its pieces were checked).
-#[derive(Default)]
-struct ArtifactWriter {
-    blob_id: i64,
-    chunk_offset: u64,
-    chunk: Vec<u8>,
-}
-
-impl ArtifactWriter {
-    async fn write(
-        &mut self,
-        tx: &Transaction<'_>,
-        piece: ArtifactPiece,
-    ) -> Result<(), StoreError> {
-        if piece.offset == 0 {
-            let row = rows::query_opt(
-                tx,
-                "SELECT nextval(pg_get_serial_sequence('release_blobs', 'id'))",
-                &[],
-            )
-            .await
-            .map_err(pg_error)?
-            .ok_or_else(|| corrupt("no new artifact id"))?;
-            self.blob_id = row.int(0)?;
-            self.chunk_offset = 0;
-            self.chunk.clear();
-        }
-        self.chunk.extend_from_slice(&piece.bytes);
-        if self.chunk.len() >= CHUNK_BYTES || (piece.last && !self.chunk.is_empty()) {
-            let offset = i64::try_from(self.chunk_offset)
-                .map_err(|_| bad_dump("an artifact is too large"))?;
-            rows::execute(
-                tx,
-                "INSERT INTO release_blob_chunks (blob_id, byte_offset, data) VALUES ($1, $2, $3)",
-                &[&self.blob_id, &offset, &self.chunk],
-            )
-            .await
-            .map_err(pg_error)?;
-            self.chunk_offset += self.chunk.len() as u64;
-            self.chunk.clear();
-        }
-        if piece.last {
-            let size =
-                i64::try_from(piece.size).map_err(|_| bad_dump("an artifact is too large"))?;
-            rows::execute(
-                tx,
-                "INSERT INTO release_blobs (id, sha256, size) VALUES ($1, $2, $3)",
-                &[&self.blob_id, &&piece.sha256[..], &size],
-            )
-            .await
-            .map_err(|e| {
-                let why = pg_error(e);
-                bad_dump(&format!("its `releaseBlob` records do not fit: {why}"))
-            })?;
-        }
-        Ok(())
-    }
 }
 
 /// Inserts records of one kind with one statement.
