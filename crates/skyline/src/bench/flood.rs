@@ -41,6 +41,23 @@ pub struct FloodReport {
     pub handshakes_per_sec: f64,
 }
 
+impl std::fmt::Display for FloodReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} tasks from {} addresses: {} handshakes ({:.0}/s), {} refused, {} failed \
+             ({:.0} attempts/s)",
+            self.connections,
+            self.source_addrs,
+            self.handshakes,
+            self.handshakes_per_sec,
+            self.refused,
+            self.failed,
+            self.attempts_per_sec
+        )
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counts {
     handshakes: AtomicU64,

@@ -394,18 +394,7 @@ impl fmt::Display for Report {
             writeln!(f, "{:<14}{held}", "held")?;
         }
         if let Some(flood) = &self.flood {
-            writeln!(
-                f,
-                "{:<14}{} tasks from {} addresses: {} handshakes ({:.0}/s), {} refused, {} failed ({:.0} attempts/s)",
-                "flood",
-                flood.connections,
-                flood.source_addrs,
-                flood.handshakes,
-                flood.handshakes_per_sec,
-                flood.refused,
-                flood.failed,
-                flood.attempts_per_sec
-            )?;
+            writeln!(f, "{:<14}{flood}", "flood")?;
         }
         if let Some(server) = &self.server {
             let per_op = server
