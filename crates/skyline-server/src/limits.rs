@@ -7,7 +7,7 @@
 //! Nothing here sleeps or reads the wall clock: time comes in as `now`.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -146,9 +146,7 @@ pub(crate) fn shard_of<K: Hash>(
     key: &K,
     hasher: &std::collections::hash_map::RandomState,
 ) -> usize {
-    let mut h = hasher.build_hasher();
-    key.hash(&mut h);
-    (h.finish() as usize) % SHARDS
+    (hasher.hash_one(key) as usize) % SHARDS
 }
 
 /// Concurrent connections per address (see [`address_key`]); a slot is

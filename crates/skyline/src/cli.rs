@@ -175,7 +175,7 @@ pub struct ServeArgs {
     #[arg(long, env = "SKYLINE_ADMIN_REQUESTS_PER_MINUTE")]
     pub admin_requests_per_minute: Option<u32>,
     #[command(flatten)]
-    pub limits: crate::limit_args::LimitArgs,
+    pub limits: Box<crate::limit_args::LimitArgs>,
 }
 
 #[derive(Debug, Subcommand)]
