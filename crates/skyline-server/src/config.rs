@@ -54,6 +54,14 @@ pub struct ServerConfig {
     pub telemetry: TelemetryLimits,
 }
 
+/// The default server-wide handshake budget: 500 a second per CPU core. A
+/// handshake costs about 130 µs of server CPU (BENCHMARKS.md), so the budget
+/// keeps a flood to a small share of each core.
+pub fn default_handshake_budget() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get().min(256));
+    500 * cores as u32
+}
+
 /// What one license may store as telemetry, and when the server stops
 /// taking telemetry to keep room for licensing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,7 +115,7 @@ impl Default for ServerConfig {
             echo_endpoint: false,
             http: HttpLimits::default(),
             max_connections_per_address: 500,
-            handshake_budget_per_second: 2_000,
+            handshake_budget_per_second: default_handshake_budget(),
             write_timeout: Duration::from_secs(30),
             max_frames_per_connection: 1 << 24,
             telemetry: TelemetryLimits::default(),

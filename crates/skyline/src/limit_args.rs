@@ -45,7 +45,7 @@ pub struct LimitArgs {
     pub max_connections_per_address: Option<u32>,
     /// Handshakes per second for the whole server, from all addresses
     /// together; more get HTTP 503, so a flood from many addresses cannot
-    /// starve the sessions already open. 0 = off [default: 2000].
+    /// starve the sessions already open. 0 = off [default: 500 per CPU core].
     #[arg(long, env = "SKYLINE_HANDSHAKE_BUDGET_PER_SECOND")]
     pub handshake_budget_per_second: Option<u32>,
     /// Seconds a client has to take each message the server sends (a

@@ -199,7 +199,7 @@ loopback servers (127.0.0.0/8, ::1) are driven.
 Run the server with --handshakes-per-second 0 (its default limit of 50
 handshakes per second per address answers a load test with HTTP 429), with
 --handshake-budget-per-second 0 and --max-connections-per-address 0 for more
-than 2,000 handshakes a second or 500 sessions from one address (else HTTP
+than 500 handshakes a second per server core or 500 sessions from one address (else HTTP
 503), and with --bench-echo for the echo scenarios.
 
 session, bind, toggles, telemetry and idle create their own product, plan

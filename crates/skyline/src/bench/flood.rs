@@ -70,7 +70,7 @@ struct Counts {
 pub struct Flood {
     stop: Arc<AtomicBool>,
     counts: Arc<Counts>,
-    tasks: JoinSet<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
     started: Instant,
     connections: usize,
     source_addrs: u32,
@@ -83,34 +83,25 @@ impl Flood {
     pub fn start(target: Arc<Target>, connections: usize, source_addrs: u32) -> Flood {
         let stop = Arc::new(AtomicBool::new(false));
         let counts = Arc::new(Counts::default());
-        let mut tasks = JoinSet::new();
-        for _ in 0..connections {
-            let (target, stop, counts) = (target.clone(), stop.clone(), counts.clone());
-            tasks.spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    match target.client().await {
-                        Ok(client) => {
-                            counts.handshakes.fetch_add(1, Ordering::Relaxed);
-                            drop(client);
-                        }
-                        Err(failure) => {
-                            let refused = matches!(failure.kind.as_str(), "HTTP 503" | "HTTP 429");
-                            let count = if refused {
-                                &counts.refused
-                            } else {
-                                &counts.failed
-                            };
-                            count.fetch_add(1, Ordering::Relaxed);
-                            tokio::time::sleep(BACKOFF).await;
-                        }
-                    }
-                }
-            });
-        }
+        let (flag, tally) = (stop.clone(), counts.clone());
+        // Its own thread and runtime: the flood's client-side handshakes must
+        // not delay the measured workers' scheduling in this process.
+        let thread = std::thread::Builder::new()
+            .name("bench-flood".into())
+            .spawn(move || {
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
+                runtime.block_on(flood(target, connections, flag, tally));
+            })
+            .ok();
         Flood {
             stop,
             counts,
-            tasks,
+            thread,
             started: Instant::now(),
             connections,
             source_addrs,
@@ -119,15 +110,14 @@ impl Flood {
 
     /// Stops the flood (waiting up to `limit` for attempts in flight) and
     /// reports what it did.
-    pub async fn stop(mut self, limit: Duration) -> FloodReport {
+    pub async fn stop(self, limit: Duration) -> FloodReport {
         let elapsed = self.started.elapsed().as_secs_f64().max(1e-9);
         self.stop.store(true, Ordering::Relaxed);
-        let tasks = &mut self.tasks;
-        if tokio::time::timeout(limit, async { while tasks.join_next().await.is_some() {} })
-            .await
-            .is_err()
-        {
-            self.tasks.abort_all();
+        if let Some(thread) = self.thread {
+            // Attempts in flight end within their timeout; past `limit` the
+            // thread is left to finish on its own.
+            let joined = tokio::task::spawn_blocking(move || thread.join());
+            let _ = tokio::time::timeout(limit, joined).await;
         }
         let handshakes = self.counts.handshakes.load(Ordering::Relaxed);
         let refused = self.counts.refused.load(Ordering::Relaxed);
@@ -142,4 +132,38 @@ impl Flood {
             handshakes_per_sec: handshakes as f64 / elapsed,
         }
     }
+}
+
+/// `connections` tasks that connect, handshake and close until `stop`.
+async fn flood(
+    target: Arc<Target>,
+    connections: usize,
+    stop: Arc<AtomicBool>,
+    counts: Arc<Counts>,
+) {
+    let mut tasks = JoinSet::new();
+    for _ in 0..connections {
+        let (target, stop, counts) = (target.clone(), stop.clone(), counts.clone());
+        tasks.spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                match target.client().await {
+                    Ok(client) => {
+                        counts.handshakes.fetch_add(1, Ordering::Relaxed);
+                        drop(client);
+                    }
+                    Err(failure) => {
+                        let refused = matches!(failure.kind.as_str(), "HTTP 503" | "HTTP 429");
+                        let count = if refused {
+                            &counts.refused
+                        } else {
+                            &counts.failed
+                        };
+                        count.fetch_add(1, Ordering::Relaxed);
+                        tokio::time::sleep(BACKOFF).await;
+                    }
+                }
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
 }
