@@ -41,6 +41,12 @@ impl Server {
                 "127.0.0.1:0",
                 "--handshakes-per-second",
                 "0",
+                // Load tests: no server-wide handshake budget or
+                // per-address session cap either.
+                "--handshake-budget-per-second",
+                "0",
+                "--max-connections-per-address",
+                "0",
                 "--bench-echo",
                 "--log",
                 "warn",
