@@ -56,13 +56,19 @@ def criterion_median_ns(group, bench):
         return json.load(f)["median"]["point_estimate"]
 
 
+# Load tests come from a few addresses at thousands of handshakes per second:
+# the main server runs with every per-address limit and the server-wide
+# handshake budget off. The flood server keeps its default budget (issue 10).
+NO_LIMITS = ["--max-connections-per-address", "0", "--handshake-budget-per-second", "0"]
+
+
 class Server:
-    def __init__(self, data_dir):
+    def __init__(self, data_dir, extra=NO_LIMITS):
         self.port = free_port()
         cmd = [BIN, "--data-dir", data_dir, "serve", "--listen", f"127.0.0.1:{self.port}",
                "--handshakes-per-second", "0", "--failed-keys-per-minute", "0",
                "--max-connections", "200000", "--bench-echo", "--admin-listen", "off",
-               "--log", "warn"]
+               "--log", "warn"] + extra
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         self.public = None
         for line in self.proc.stdout:
@@ -175,6 +181,13 @@ def main():
         ("rust-client-lockstep", "toggles", ["--connections", "1"]),
         ("rust-client-pipelined", "toggles", ["--connections", "1", "--pipeline", "32"]),
     ]
+    # Issue 10, on a server with its default handshake budget: toggles alone,
+    # then the same toggles while 64 tasks flood it with handshakes from 200
+    # source addresses.
+    flood_plan = [
+        ("flood-baseline", "toggles", ["--connections", "16"]),
+        ("flood", "flood", ["--connections", "16", "--flood-connections", "64", "--flood-addrs", "200"]),
+    ]
     data_dir = tempfile.mkdtemp(prefix="skyline-bench-")
     raw = {}
     server = Server(data_dir)
@@ -197,6 +210,14 @@ def main():
     finally:
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+    flood_dir = tempfile.mkdtemp(prefix="skyline-bench-flood-")
+    server = Server(flood_dir, extra=["--max-connections-per-address", "0"])
+    try:
+        for name, scenario, extra in flood_plan:
+            raw[name] = [bench(server, flood_dir, scenario, extra, args.duration) for _ in range(args.runs)]
+    finally:
+        server.stop()
+        shutil.rmtree(flood_dir, ignore_errors=True)
 
     def m(name, f):
         return summary([f(r) for r in raw[name]])
@@ -224,6 +245,11 @@ def main():
     bind_first = m("bind", lambda r: (r.get("bindings") or {}).get("firstPerSec"))
     bind_last = m("bind", lambda r: (r.get("bindings") or {}).get("lastPerSec"))
     bind_ratio = m("bind", lambda r: (r.get("bindings") or {}).get("lastToFirst"))
+    p99 = lambda r: (r.get("latencyUs") or {}).get("p99")
+    tog_p99 = m("flood-baseline", p99)["median"]
+    flood_p99 = m("flood", p99)["median"]
+    flood_hs = m("flood", lambda r: (r.get("flood") or {}).get("handshakesPerSec"))
+    flood_tries = m("flood", lambda r: (r.get("flood") or {}).get("attemptsPerSec"))
 
     def verdict(ok):
         return "met" if ok else "**not met**"
@@ -246,6 +272,10 @@ def main():
          f"first {bind_first['median']:,.0f}/s, last {bind_last['median']:,.0f}/s, last/first {fmt(bind_ratio, '', 2)}"
          if bind_ratio else "n/a",
          verdict(bool(bind_ratio and bind_ratio["median"] >= 0.8))),
+        ("toggles p99 under a handshake flood from 200 addresses ≤ 2 × toggles p99 without it (16 sessions)",
+         f"{flood_p99:,.0f} µs vs {tog_p99:,.0f} µs (ratio {flood_p99 / tog_p99:.2f}); flood "
+         f"{flood_tries['median']:,.0f} attempts/s, {flood_hs['median']:,.0f} handshakes/s served",
+         verdict(flood_p99 <= 2 * tog_p99)),
         ("p99 start-session latency ≤ 5 ms at half the peak rate",
          f"{p99_half['median'] / 1000:.2f} ms at {sess / 2:,.0f}/s" if p99_half else "n/a",
          verdict(bool(p99_half and p99_half["median"] <= 5000))),
@@ -269,7 +299,7 @@ def main():
     lines += [f"| {g} | {v} | {ok} |" for g, v, ok in goals]
     lines += ["", "### Scenarios", "",
               "| run | ops/s | p50 | p99 | p99.9 | server CPU/op |", "| --- | --- | --- | --- | --- | --- |"]
-    for name in [p[0] for p in plan] + ["session-half-peak", "bind"]:
+    for name in [p[0] for p in plan] + ["session-half-peak", "bind"] + [p[0] for p in flood_plan]:
         lat = lambda k: (lambda r: (r.get("latencyUs") or {}).get(k))
         lines.append(f"| {name} | {fmt(m(name, thr), '', 0)} | {fmt(m(name, lat('p50')), ' µs')} | "
                      f"{fmt(m(name, lat('p99')), ' µs')} | {fmt(m(name, lat('p999')), ' µs')} | {fmt(m(name, cpu), ' µs')} |")

@@ -16,8 +16,9 @@ pub struct EnvelopeError {
     pub reason: String,
 }
 
-/// One request, as the client sent it.
-#[derive(Debug, Clone, PartialEq)]
+/// One request, as the client sent it. `Debug` shows neither the session
+/// token nor the payload (a `start-session` payload holds the license key).
+#[derive(Clone, PartialEq)]
 pub struct Request {
     /// `q`: the sequence number.
     pub q: u64,
@@ -30,6 +31,18 @@ pub struct Request {
     /// `d`: the payload as sent (map, nil, a `bin` holding a map, or anything
     /// else, which [`Request::payload`] refuses).
     pub d: Value,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("q", &self.q)
+            .field("t", &self.t)
+            .field("r", &self.r)
+            .field("s", &self.s.as_ref().map(|_| "<redacted>"))
+            .field("d", &"<redacted>")
+            .finish()
+    }
 }
 
 impl Request {

@@ -23,6 +23,11 @@
 //! | [`clock`] | the injectable wall clock |
 //! | [`toggle_cache`] | feature toggles kept encoded in memory for a short time |
 //! | [`tls`] | optional rustls listener for `wss://` |
+//! | [`files`] | private files and directories: data directory 0700, database and dumps 0600, exposed identity keys refused |
+//! | [`http`] | the accept loop of both HTTP listeners: header and keep-alive timeouts, head size (431), connection cap |
+//! | [`limits`] | hostile-peer limits: address keys (IPv6 /64), per-address connection slots, handshake budget, [`limits::Refusals`] counted per limit |
+//! | `telemetry_guard` | per-license telemetry quotas, stored event size, commit queue bound, low-disk watermark |
+//! | [`sanitize`] | peer-supplied text made safe for logs and terminals |
 //!
 //! Dependencies run one way: front doors (`rpc`, `admin`, `download`, the
 //! binary's CLI) → `store` → `domain`. The wire protocol itself (handshake,
@@ -37,13 +42,18 @@ pub mod config;
 pub mod deployment;
 pub mod domain;
 pub mod download;
+pub mod files;
+pub mod http;
 pub mod i18n;
 pub mod license_index;
+pub mod limits;
 pub mod rate_limit;
 pub mod releases;
 pub mod rpc;
+pub mod sanitize;
 pub mod security;
 pub mod store;
+mod telemetry_guard;
 pub mod tls;
 pub mod toggle_cache;
 pub mod views;

@@ -19,6 +19,11 @@ use tokio_rustls::TlsAcceptor;
 /// Time allowed for a client to finish the TLS handshake.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Most TLS handshakes in progress at once; past it a new connection is
+/// closed at once, so silent peers cannot hold unbounded tasks for the
+/// handshake timeout (the HTTP connection cap applies after the handshake).
+const MAX_TLS_HANDSHAKES: usize = 1024;
+
 /// Loads a PEM certificate chain and private key into a rustls server config.
 pub fn load_tls_config(cert: &Path, key: &Path) -> io::Result<Arc<rustls::ServerConfig>> {
     let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
@@ -57,6 +62,7 @@ impl TlsListener {
         let local = tcp.local_addr()?;
         let acceptor = TlsAcceptor::from(config);
         let (tx, ready) = mpsc::channel(256);
+        let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_TLS_HANDSHAKES));
         tokio::spawn(async move {
             loop {
                 let (stream, peer) = match tcp.accept().await {
@@ -67,9 +73,15 @@ impl TlsListener {
                         continue;
                     }
                 };
+                let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                    tracing::debug!(%peer, "too many TLS handshakes in progress; connection closed");
+                    drop(stream);
+                    continue;
+                };
                 let acceptor = acceptor.clone();
                 let ready_tx = tx.clone();
                 tokio::spawn(async move {
+                    let _permit = permit;
                     match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
                     {
                         Ok(Ok(tls)) => {

@@ -27,6 +27,7 @@ async fn start_session(server: &Harness, key: &str) {
         last_login_reported_by_client: None,
         client_time: server.clock.now_unix(),
         session_token: "00000000-00000001".into(),
+        over_failed_key_limit: false,
     };
     let by = Actor {
         name: "127.0.0.1".into(),

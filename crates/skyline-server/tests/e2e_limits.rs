@@ -182,7 +182,14 @@ async fn an_idle_connection_is_closed_with_1000() {
         ..test_config()
     };
     let server = TestServer::with_catalog(config).await;
-    // Handshake done, and no request follows: the server ends the connection.
+    let key = server.create_key(MONTHLY).await;
+    // A session started, and no request follows: the server ends the
+    // connection. (Before start-session, the handshake deadline applies:
+    // see hostile.rs.)
     let mut client = server.connect().await;
+    client
+        .start_session(start_request(&key, "SN-1"))
+        .await
+        .expect("start-session");
     assert_eq!(next_close(&mut client).await, Some(CloseCode::NORMAL));
 }

@@ -62,6 +62,7 @@ async fn a_session_over_wss_on_the_servers_own_tls_listener() {
         store,
         blobs: None,
         clock: Arc::new(ManualClock::new(start_time())),
+        refusals: Default::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(skyline_server::run(

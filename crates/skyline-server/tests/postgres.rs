@@ -129,6 +129,7 @@ async fn an_artifact_published_through_one_node_downloads_from_another() {
         blobs: node_b.release_blobs(),
         store: node_b,
         clock: Arc::new(SystemClock),
+        refusals: Default::default(),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let serving = tokio::spawn(skyline_server::run(listener, config, services, async {

@@ -49,6 +49,10 @@ pub struct Global {
     /// DATA_DIR/releases.
     #[arg(long, global = true, env = "SKYLINE_RELEASES_DIR")]
     pub releases_dir: Option<PathBuf>,
+    /// Use an identity key file that others than its owner may read or
+    /// write (normally refused: chmod 600 it instead). Logs a warning.
+    #[arg(long, global = true, env = "SKYLINE_ALLOW_EXPOSED_IDENTITY")]
+    pub allow_exposed_identity: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -170,6 +174,8 @@ pub struct ServeArgs {
     /// Admin API requests per minute per token, 0 = off [default: 600].
     #[arg(long, env = "SKYLINE_ADMIN_REQUESTS_PER_MINUTE")]
     pub admin_requests_per_minute: Option<u32>,
+    #[command(flatten)]
+    pub limits: Box<crate::limit_args::LimitArgs>,
 }
 
 #[derive(Debug, Subcommand)]

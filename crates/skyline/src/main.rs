@@ -10,6 +10,7 @@
 //! | `error` | `CliError`, by cause |
 //! | `serve` | `skyline serve`: server settings (file < environment < flags), then the server |
 //! | `limits` | raising the open-file limit for many connections |
+//! | `limit_args` | `serve` flags and config keys of the limits against hostile clients |
 //! | `operator` | product, plan, license, toggle, telemetry and audit commands |
 //! | `releases` | `skyline release publish/list/yank`: signed update artifacts |
 //! | `admin_tokens` | `skyline admin-token create/list/revoke` for the admin HTTP API |
@@ -27,6 +28,7 @@ mod bench;
 mod cli;
 mod client_cmd;
 mod error;
+mod limit_args;
 mod limits;
 mod operator;
 mod releases;

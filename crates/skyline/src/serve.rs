@@ -98,6 +98,8 @@ pub fn settings(args: &ServeArgs, file: &FileConfig) -> Result<ServeSettings, Cl
             .map(Duration::from_millis)
             .unwrap_or(defaults.toggle_cache_ttl),
         echo_endpoint: args.bench_echo,
+        // Set by limit_args::apply below.
+        ..defaults
     };
     let admin_text = args
         .admin_listen
@@ -108,13 +110,15 @@ pub fn settings(args: &ServeArgs, file: &FileConfig) -> Result<ServeSettings, Cl
         None => Some(DEFAULT_ADMIN_LISTEN),
     };
     let admin_defaults = AdminConfig::default();
-    let admin = AdminConfig {
+    let mut admin = AdminConfig {
         requests_per_minute: args
             .admin_requests_per_minute
             .or(file.admin_requests_per_minute)
             .unwrap_or(admin_defaults.requests_per_minute),
         ..admin_defaults
     };
+    let mut server = server;
+    crate::limit_args::apply(&args.limits, file, &mut server, &mut admin)?;
     if server.max_message_bytes < 1024 {
         return Err(CliError::usage(
             "max message size must be at least 1024 bytes",
@@ -200,9 +204,10 @@ async fn bind_admin(settings: &ServeSettings) -> Result<Option<tokio::net::TcpLi
 /// Runs the server.
 pub async fn run(global: &Global, args: &ServeArgs) -> Result<(), CliError> {
     let file = FileConfig::load(global)?;
-    let settings = settings(args, &file)?;
+    let mut settings = settings(args, &file)?;
     crate::init_logging(&settings.log);
     let deployment = settings::open_with(global, &file, IdentityUse::CreateIfMissing).await?;
+    settings.server.telemetry.disk_path = deployment.database_dir();
     if deployment.identity_created {
         tracing::info!(path = %deployment.identity_path().display(), "created a new identity key");
     }

@@ -33,6 +33,21 @@ pub struct FileConfig {
     pub admin_listen: Option<String>,
     pub admin_requests_per_minute: Option<u32>,
     pub releases_dir: Option<PathBuf>,
+    // Limits against hostile clients (see `limit_args`).
+    pub http_header_timeout: Option<u64>,
+    pub http_keep_alive_timeout: Option<u64>,
+    pub http_max_header_bytes: Option<usize>,
+    pub max_http_connections: Option<usize>,
+    pub admin_max_connections: Option<usize>,
+    pub max_connections_per_address: Option<u32>,
+    pub handshake_budget_per_second: Option<u32>,
+    pub write_timeout: Option<u64>,
+    pub max_frames_per_connection: Option<u64>,
+    pub telemetry_events_per_hour: Option<u32>,
+    pub telemetry_bytes_per_hour: Option<u64>,
+    pub telemetry_max_event_bytes: Option<usize>,
+    pub telemetry_queue: Option<usize>,
+    pub telemetry_min_free_disk_mb: Option<u64>,
 }
 
 impl FileConfig {
@@ -79,6 +94,7 @@ pub fn deployment_settings(global: &Global, file: &FileConfig) -> DeploymentSett
             .clone()
             .or_else(|| file.releases_dir.clone()),
         default_releases_dir: global.data_dir.join("releases"),
+        allow_exposed_identity: global.allow_exposed_identity,
     }
 }
 
@@ -111,6 +127,7 @@ mod tests {
             config: None,
             json: false,
             releases_dir: None,
+            allow_exposed_identity: false,
         }
     }
 

@@ -41,6 +41,12 @@ impl Server {
                 "127.0.0.1:0",
                 "--handshakes-per-second",
                 "0",
+                // Load tests: no server-wide handshake budget or
+                // per-address session cap either.
+                "--handshake-budget-per-second",
+                "0",
+                "--max-connections-per-address",
+                "0",
                 "--bench-echo",
                 "--log",
                 "warn",
@@ -190,6 +196,23 @@ fn every_scenario_runs_against_a_real_server() {
         report["server"]["rssPerSessionBytes"].is_number(),
         "{report:#}"
     );
+
+    // `flood`: toggles measured while handshakes flood in from 4 addresses.
+    let mut args = vec!["flood"];
+    args.extend(common);
+    args.extend([
+        "--duration",
+        "1",
+        "--flood-connections",
+        "4",
+        "--flood-addrs",
+        "4",
+    ]);
+    let report = bench(&server.data_dir, &args);
+    assert_clean(&report, "flood");
+    let flood = &report["flood"];
+    assert_eq!(flood["sourceAddrs"], 4, "{report:#}");
+    assert!(flood["handshakes"].as_u64().unwrap() > 0, "{report:#}");
 }
 
 #[test]

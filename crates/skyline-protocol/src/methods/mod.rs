@@ -41,3 +41,25 @@ pub(crate) fn bounded_str<'a>(
     }
     Ok(s)
 }
+
+/// [`bounded_str`] for text that is shown to operators (device identifiers):
+/// no control characters (newlines, escape sequences, NUL), which would
+/// forge log lines or drive a terminal.
+pub(crate) fn printable_str<'a>(
+    map: &MapView<'a>,
+    key: &str,
+    min: usize,
+    max: usize,
+) -> Result<&'a str, FieldError> {
+    let s = bounded_str(map, key, min, max)?;
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return Err(FieldError::new(
+            key,
+            FieldProblem::Invalid(format!(
+                "control characters are not allowed (found U+{:04X})",
+                c as u32
+            )),
+        ));
+    }
+    Ok(s)
+}

@@ -2,7 +2,7 @@
 
 use rmpv::Value;
 
-use super::{bounded_str, required_map};
+use super::{bounded_str, printable_str, required_map};
 use crate::msgpack::{self, FieldError, FieldProblem, MapView};
 
 /// The method name.
@@ -36,8 +36,8 @@ impl Language {
     }
 }
 
-/// The `d` of a `start-session` request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The `d` of a `start-session` request. `Debug` leaves out the license key.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StartSessionRequest {
     /// `productId`, e.g. `telepower`.
     pub product_id: String,
@@ -48,14 +48,31 @@ pub struct StartSessionRequest {
     /// `lastLoginReportedByClient`: the `t` of this device's last OK
     /// `start-session`; `None` or 0 on a device's first start.
     pub last_login_reported_by_client: Option<i64>,
-    /// `deviceSerialNumber`, 1..128 characters.
+    /// `deviceSerialNumber`, 1..128 characters, no control characters.
     pub device_serial_number: String,
-    /// `csProductUUID`, 1..128 characters.
+    /// `csProductUUID`, 1..128 characters, no control characters.
     pub cs_product_uuid: String,
     /// `licenseKey` as typed by the user; normalized by the server. Any
     /// length is read (the message size bounds it): one that is not a key
     /// is `INVALID_LICENSE_KEY`, not a malformed request.
     pub license_key: String,
+}
+
+impl std::fmt::Debug for StartSessionRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartSessionRequest")
+            .field("product_id", &self.product_id)
+            .field("product_version", &self.product_version)
+            .field("language", &self.language)
+            .field(
+                "last_login_reported_by_client",
+                &self.last_login_reported_by_client,
+            )
+            .field("device_serial_number", &self.device_serial_number)
+            .field("cs_product_uuid", &self.cs_product_uuid)
+            .field("license_key", &"<redacted>")
+            .finish()
+    }
 }
 
 impl StartSessionRequest {
@@ -67,8 +84,8 @@ impl StartSessionRequest {
             product_version: bounded_str(&d, "productVersion", 1, 64)?.to_owned(),
             language: d.opt_str("language")?.map(str::to_owned),
             last_login_reported_by_client: d.opt_i64("lastLoginReportedByClient")?,
-            device_serial_number: bounded_str(&d, "deviceSerialNumber", 1, 128)?.to_owned(),
-            cs_product_uuid: bounded_str(&d, "csProductUUID", 1, 128)?.to_owned(),
+            device_serial_number: printable_str(&d, "deviceSerialNumber", 1, 128)?.to_owned(),
+            cs_product_uuid: printable_str(&d, "csProductUUID", 1, 128)?.to_owned(),
             license_key: d.str("licenseKey")?.to_owned(),
         })
     }
@@ -109,8 +126,8 @@ impl StartSessionRequest {
     }
 }
 
-/// The `R` of an OK `start-session`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The `R` of an OK `start-session`. `Debug` leaves out the session token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct StartSessionResult {
     /// Whether this request activated the key.
     pub is_activated_now: bool,
@@ -122,6 +139,18 @@ pub struct StartSessionResult {
     pub expiry_date: Option<String>,
     /// The session token, `xxxxxxxx-xxxxxxxx`.
     pub session_token: String,
+}
+
+impl std::fmt::Debug for StartSessionResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StartSessionResult")
+            .field("is_activated_now", &self.is_activated_now)
+            .field("activation_date", &self.activation_date)
+            .field("license_plan", &self.license_plan)
+            .field("expiry_date", &self.expiry_date)
+            .field("session_token", &"<redacted>")
+            .finish()
+    }
 }
 
 impl StartSessionResult {

@@ -33,7 +33,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::handler::Handler;
@@ -41,17 +40,18 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{on, MethodFilter};
-use axum::serve::{IncomingStream, Listener};
+use axum::serve::Listener;
 use axum::Router;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use crate::api_error::ApiError;
 use crate::domain::Actor;
+use crate::limits::HttpLimits;
 use crate::rate_limit::RateLimiter;
 use crate::releases::DEFAULT_MAX_ARTIFACT_BYTES;
 use crate::security::SecurityLog;
-use crate::{PeerAddr, Services};
+use crate::Services;
 
 /// The admin API's default address: loopback only.
 pub const DEFAULT_ADMIN_LISTEN: SocketAddr =
@@ -66,6 +66,9 @@ pub struct AdminConfig {
     pub max_upload_bytes: u64,
     /// Time allowed for requests in flight at shutdown.
     pub shutdown_grace: Duration,
+    /// Header and keep-alive timeouts, head size and connection cap of the
+    /// admin listener.
+    pub http: HttpLimits,
 }
 
 impl Default for AdminConfig {
@@ -74,6 +77,11 @@ impl Default for AdminConfig {
             requests_per_minute: 600,
             max_upload_bytes: DEFAULT_MAX_ARTIFACT_BYTES,
             shutdown_grace: Duration::from_secs(10),
+            http: HttpLimits {
+                // Operators and billing systems, not the public: fewer.
+                max_connections: 1_000,
+                ..HttpLimits::default()
+            },
         }
     }
 }
@@ -109,7 +117,6 @@ pub async fn serve<L>(
 ) -> io::Result<()>
 where
     L: Listener<Addr = SocketAddr>,
-    PeerAddr: for<'a> Connected<IncomingStream<'a, L>>,
 {
     let state = Arc::new(AdminState {
         limiter: RateLimiter::new(config.requests_per_minute, Duration::from_secs(60)),
@@ -123,13 +130,16 @@ where
     let stop = CancellationToken::new();
     let flusher = state.security.spawn_flusher(stop.clone());
     let app = router(state.clone());
-    let served = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<PeerAddr>(),
-    )
-    .with_graceful_shutdown(shutdown);
     let grace = state.config.shutdown_grace;
-    let result = served.await;
+    let result = crate::http::serve(
+        listener,
+        app,
+        state.config.http.clone(),
+        state.services.refusals.clone(),
+        shutdown,
+        grace,
+    )
+    .await;
     stop.cancel();
     if tokio::time::timeout(grace, flusher).await.is_err() {
         tracing::warn!("the admin API's security log did not flush in time");

@@ -28,6 +28,20 @@ pub enum IdentityError {
         /// Why.
         why: String,
     },
+    /// Others than the file's owner may read or write the key.
+    #[error(
+        "the identity key {} is readable or writable by others (mode {mode:03o}): \
+         anyone who reads it can impersonate this server and sign releases; \
+         run `chmod 600 {}` (or pass --allow-exposed-identity to use it anyway)",
+        path.display(),
+        path.display()
+    )]
+    Exposed {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// A new key could not be written.
     #[error("cannot write an identity key to {}: {why}", path.display())]
     Write {
@@ -47,17 +61,10 @@ pub fn create(path: &Path) -> Result<IdentityKeyPair, IdentityError> {
     };
     let pair = IdentityKeyPair::generate().map_err(|e| failed(e.to_string()))?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir)
+        crate::files::create_private_dir_all(dir)
             .map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
     }
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path).map_err(|e| {
+    let mut file = crate::files::private_new_file().open(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             failed("the file already exists; refusing to overwrite an identity key".into())
         } else {
@@ -72,8 +79,35 @@ pub fn create(path: &Path) -> Result<IdentityKeyPair, IdentityError> {
     Ok(pair)
 }
 
-/// Reads the identity key at `path`.
+/// Reads the identity key at `path`, refusing a file that others than its
+/// owner may read or write.
 pub fn load(path: &Path) -> Result<IdentityKeyPair, IdentityError> {
+    load_checked(path, false)
+}
+
+/// [`load`], or, with `allow_exposed`, read an exposed key anyway with a
+/// warning in the log.
+pub fn load_checked(path: &Path, allow_exposed: bool) -> Result<IdentityKeyPair, IdentityError> {
+    match crate::files::exposed_mode(path) {
+        Ok(Some(mode)) if allow_exposed => tracing::warn!(
+            path = %path.display(),
+            mode = format!("{mode:03o}"),
+            "the identity key is readable or writable by others; used because \
+             --allow-exposed-identity was given: chmod 600 it"
+        ),
+        Ok(Some(mode)) => {
+            return Err(IdentityError::Exposed {
+                path: path.to_owned(),
+                mode,
+            })
+        }
+        // A missing file is reported below, as before.
+        Ok(None) | Err(_) => {}
+    }
+    read_key(path)
+}
+
+fn read_key(path: &Path) -> Result<IdentityKeyPair, IdentityError> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -99,9 +133,10 @@ pub fn load(path: &Path) -> Result<IdentityKeyPair, IdentityError> {
 pub fn load_or_create(
     path: &Path,
     create_if_missing: bool,
+    allow_exposed: bool,
 ) -> Result<(IdentityKeyPair, bool), IdentityError> {
     if path.exists() || !create_if_missing {
-        return load(path).map(|k| (k, false));
+        return load_checked(path, allow_exposed).map(|k| (k, false));
     }
     create(path).map(|k| (k, true))
 }

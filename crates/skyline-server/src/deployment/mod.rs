@@ -42,6 +42,9 @@ pub struct DeploymentSettings {
     /// The releases directory when none is named and the database keeps no
     /// artifacts (`DATA_DIR/releases`).
     pub default_releases_dir: PathBuf,
+    /// Use an identity key others may read (with a warning) instead of
+    /// refusing it.
+    pub allow_exposed_identity: bool,
 }
 
 /// What a command needs of the identity key.
@@ -123,11 +126,27 @@ impl Deployment {
         let path = &settings.identity_path;
         let (pair, created) = match identity {
             IdentityUse::CreateIfMissing => {
-                let (pair, created) = identity::load_or_create(path, settings.identity_is_default)?;
+                let (pair, created) = identity::load_or_create(
+                    path,
+                    settings.identity_is_default,
+                    settings.allow_exposed_identity,
+                )?;
                 (Some(pair), created)
             }
-            IdentityUse::Required => (Some(identity::load(path)?), false),
-            IdentityUse::Optional if path.exists() => (Some(identity::load(path)?), false),
+            IdentityUse::Required => (
+                Some(identity::load_checked(
+                    path,
+                    settings.allow_exposed_identity,
+                )?),
+                false,
+            ),
+            IdentityUse::Optional if path.exists() => (
+                Some(identity::load_checked(
+                    path,
+                    settings.allow_exposed_identity,
+                )?),
+                false,
+            ),
             IdentityUse::Optional => (None, false),
         };
         let legacy = pair
@@ -182,6 +201,21 @@ impl Deployment {
         redact_url(&self.settings.database_url)
     }
 
+    /// The directory of the SQLite database file (whose disk the telemetry
+    /// watermark watches); `None` with PostgreSQL.
+    pub fn database_dir(&self) -> Option<PathBuf> {
+        match crate::store::DatabaseUrl::parse(&self.settings.database_url).ok()? {
+            crate::store::DatabaseUrl::Sqlite { path, .. } => {
+                let path = Path::new(&path);
+                Some(match path.parent() {
+                    Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+                    _ => PathBuf::from("."),
+                })
+            }
+            crate::store::DatabaseUrl::Postgres(_) => None,
+        }
+    }
+
     /// What the server runs with.
     pub fn services(&self, clock: Arc<dyn Clock>) -> Result<Services, IdentityError> {
         Ok(Services {
@@ -189,6 +223,7 @@ impl Deployment {
             store: self.store.clone(),
             blobs: Some(self.blobs.clone()),
             clock,
+            refusals: Default::default(),
         })
     }
 
@@ -240,6 +275,7 @@ mod tests {
             identity_is_default: true,
             releases_dir: None,
             default_releases_dir: dir.join("releases"),
+            allow_exposed_identity: false,
         }
     }
 

@@ -27,8 +27,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ServerConfig;
+use crate::limits::{AddressSlots, GlobalBudget};
 use crate::rate_limit::RateLimiter;
 use crate::security::SecurityLog;
+use crate::telemetry_guard::TelemetryGuard;
 use crate::toggle_cache::ToggleCache;
 use crate::Services;
 
@@ -40,6 +42,13 @@ pub(crate) struct Shared {
     pub handshake_limiter: RateLimiter,
     pub failed_key_limiter: RateLimiter,
     pub connections: Arc<Semaphore>,
+    /// WebSocket sessions per client address.
+    pub address_slots: Arc<AddressSlots>,
+    /// Handshakes per second, whatever their address.
+    pub handshake_budget: GlobalBudget,
+    /// Per-license telemetry quotas, the event size bound, the commit queue
+    /// and the low-disk watermark.
+    pub telemetry: TelemetryGuard,
     pub shutdown: CancellationToken,
     pub tracker: TaskTracker,
     pub toggle_cache: ToggleCache,

@@ -27,9 +27,11 @@ use crate::blobs::BlobStore;
 use crate::clock::Clock;
 use crate::config::ServerConfig;
 use crate::domain::AuditAction;
+use crate::limits::{address_key, AddressSlot, AddressSlots, GlobalBudget, Limit, Refusals};
 use crate::rate_limit::RateLimiter;
 use crate::security::SecurityLog;
 use crate::store::Store;
+use crate::telemetry_guard::TelemetryGuard;
 use crate::tls::TlsListener;
 use crate::toggle_cache::ToggleCache;
 
@@ -50,6 +52,8 @@ pub struct Services {
     pub blobs: Option<Arc<dyn BlobStore>>,
     /// The wall clock (injectable for tests).
     pub clock: Arc<dyn Clock>,
+    /// Refusals by every limit, for both listeners (and `/metrics`).
+    pub refusals: Arc<Refusals>,
 }
 
 impl std::fmt::Debug for Services {
@@ -80,7 +84,8 @@ impl Connected<IncomingStream<'_, TlsListener>> for PeerAddr {
 
 /// Serves `listener` until `shutdown` completes, then stops accepting, lets
 /// every connection finish its in-flight request (each is closed with 1001),
-/// waits up to the configured grace period, and returns.
+/// waits up to the configured grace period, and returns. HTTP is served by
+/// [`crate::http::serve`] under [`ServerConfig::http`].
 pub async fn run<L>(
     listener: L,
     config: ServerConfig,
@@ -89,7 +94,6 @@ pub async fn run<L>(
 ) -> io::Result<()>
 where
     L: Listener<Addr = SocketAddr>,
-    PeerAddr: for<'a> Connected<IncomingStream<'a, L>>,
 {
     let token = CancellationToken::new();
     let shared = Arc::new(Shared {
@@ -102,6 +106,9 @@ where
             std::time::Duration::from_secs(60),
         ),
         connections: Arc::new(Semaphore::new(config.max_connections)),
+        address_slots: AddressSlots::new(config.max_connections_per_address),
+        handshake_budget: GlobalBudget::new(config.handshake_budget_per_second),
+        telemetry: TelemetryGuard::new(&config.telemetry),
         shutdown: token.clone(),
         tracker: TaskTracker::new(),
         toggle_cache: ToggleCache::new(config.toggle_cache_ttl),
@@ -115,14 +122,17 @@ where
     let security_flusher = shared.security.spawn_flusher(token.clone());
     let app = router(shared.clone());
     let signal_token = token.clone();
-    axum::serve(
+    crate::http::serve(
         listener,
-        app.into_make_service_with_connect_info::<PeerAddr>(),
+        app,
+        shared.config.http.clone(),
+        shared.services.refusals.clone(),
+        async move {
+            shutdown.await;
+            signal_token.cancel();
+        },
+        shared.config.shutdown_grace,
     )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        signal_token.cancel();
-    })
     .await?;
     token.cancel();
     shared.tracker.close();
@@ -194,18 +204,35 @@ async fn upgrade(
     })
 }
 
+/// What an admitted WebSocket session holds until it ends: its place under
+/// the connection cap and under its address's cap.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    _connection: OwnedSemaphorePermit,
+    _address: AddressSlot,
+}
+
 /// Whether a new connection from `client` may be upgraded: not while shutting
-/// down, not over the handshake rate limit (HTTP 429), not over the connection
-/// limit. The permit is held for the connection's lifetime.
+/// down, not over the handshake rate limit of its address (HTTP 429), not
+/// over its address's connection cap, the connection cap or the server's
+/// handshake budget (HTTP 503). The server-wide budget is spent last, only
+/// on upgrades that pass everything else. What it returns is held for the
+/// connection's lifetime.
 // A refusal is built once per refused upgrade and returned at once: boxing
 // the response would buy nothing.
 #[allow(clippy::result_large_err)]
-pub(crate) fn admit(shared: &Shared, client: IpAddr) -> Result<OwnedSemaphorePermit, Response> {
+pub(crate) fn admit(shared: &Shared, client: IpAddr) -> Result<Admission, Response> {
+    let refusals = &shared.services.refusals;
     if shared.shutdown.is_cancelled() {
         return Err((StatusCode::SERVICE_UNAVAILABLE, "server is shutting down\n").into_response());
     }
-    if !shared.handshake_limiter.try_acquire(client, Instant::now()) {
+    let now = Instant::now();
+    if !shared
+        .handshake_limiter
+        .try_acquire(address_key(client), now)
+    {
         tracing::info!(%client, "handshake rate limit exceeded");
+        refusals.count(Limit::HandshakesPerAddress);
         shared
             .security
             .record(AuditAction::HandshakesRateLimited, client);
@@ -215,13 +242,34 @@ pub(crate) fn admit(shared: &Shared, client: IpAddr) -> Result<OwnedSemaphorePer
         )
             .into_response());
     }
-    shared.connections.clone().try_acquire_owned().map_err(|_| {
+    let unavailable = |limit: Limit, text: &'static str| {
+        refusals.count(limit);
+        (StatusCode::SERVICE_UNAVAILABLE, text).into_response()
+    };
+    let Some(address) = shared.address_slots.try_take(client) else {
+        tracing::info!(%client, "connection cap of one address reached");
+        return Err(unavailable(
+            Limit::ConnectionsPerAddress,
+            "too many connections from this address; try again later\n",
+        ));
+    };
+    let Ok(connection) = shared.connections.clone().try_acquire_owned() else {
         tracing::warn!(%client, "connection limit reached");
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
+        return Err(unavailable(
+            Limit::Connections,
             "server is at its connection limit; try again later\n",
-        )
-            .into_response()
+        ));
+    };
+    if !shared.handshake_budget.try_acquire(now) {
+        tracing::debug!(%client, "server-wide handshake budget spent");
+        return Err(unavailable(
+            Limit::HandshakeBudget,
+            "server is busy with handshakes; try again later\n",
+        ));
+    }
+    Ok(Admission {
+        _connection: connection,
+        _address: address,
     })
 }
 

@@ -29,6 +29,7 @@ use skyline_server::domain::{
     ToggleSetting,
 };
 use skyline_server::license_index::{LicenseDigest, LicenseIndex};
+use skyline_server::limits::Refusals;
 use skyline_server::store::{self, Store};
 use skyline_server::{ServerConfig, Services};
 use tokio::net::TcpListener;
@@ -112,6 +113,8 @@ pub struct TestServer {
     pub clock: ManualClock,
     /// The configuration it runs with.
     pub config: ServerConfig,
+    /// Refusals by each limit, as the server counts them.
+    pub refusals: Arc<Refusals>,
     database_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<io::Result<()>>>,
@@ -160,11 +163,13 @@ impl TestServer {
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("the bound address");
+        let refusals = Arc::new(Refusals::default());
         let services = Services {
             identity: Arc::new(identity),
             store: store.clone(),
             blobs: None,
             clock: Arc::new(clock.clone()),
+            refusals: refusals.clone(),
         };
         let (shutdown, signal) = oneshot::channel::<()>();
         let task = tokio::spawn(skyline_server::run(
@@ -185,6 +190,7 @@ impl TestServer {
             clock,
             config,
             database_url,
+            refusals,
             shutdown: Some(shutdown),
             task: Some(task),
             dir,

@@ -95,6 +95,7 @@ impl Harness {
             store: store.clone(),
             blobs: Some(Arc::new(FsBlobStore::new(&releases_dir))),
             clock: Arc::new(clock.clone()),
+            refusals: Default::default(),
         };
         let config = ServerConfig {
             handshakes_per_second: 0,

@@ -138,6 +138,7 @@ impl Ops for Store {
             last_login_reported_by_client: c.last_login_reported_by_client,
             client_time: c.client_time,
             session_token: c.session_token,
+            over_failed_key_limit: false,
         };
         self.execute(command, &by).await
     }

@@ -30,6 +30,10 @@ pub enum Scenario {
     /// Messages opened and resealed by the server's /echo-sealed after a real
     /// handshake: transport plus frame crypto, without MessagePack or methods.
     EchoSealed,
+    /// get-feature-toggles on held sessions (as `toggles`) while other
+    /// tasks flood the server with handshakes from --flood-addrs source
+    /// addresses: does a flood starve the sessions in progress?
+    Flood,
 }
 
 impl Scenario {
@@ -45,6 +49,7 @@ impl Scenario {
             Scenario::EchoBaseline => "echo-baseline",
             Scenario::EchoConnect => "echo-connect",
             Scenario::EchoSealed => "echo-sealed",
+            Scenario::Flood => "flood",
         }
     }
 
@@ -57,6 +62,7 @@ impl Scenario {
                 | Scenario::Toggles
                 | Scenario::Telemetry
                 | Scenario::Idle
+                | Scenario::Flood
         )
     }
 
@@ -70,7 +76,11 @@ impl Scenario {
     pub fn pipelines(self) -> bool {
         matches!(
             self,
-            Scenario::Toggles | Scenario::Telemetry | Scenario::EchoBaseline | Scenario::EchoSealed
+            Scenario::Toggles
+                | Scenario::Telemetry
+                | Scenario::EchoBaseline
+                | Scenario::EchoSealed
+                | Scenario::Flood
         )
     }
 
@@ -92,6 +102,7 @@ impl Scenario {
             // on one client's handshake (16 measured best on 2 cores).
             Scenario::Session | Scenario::Bind => 16,
             Scenario::Toggles | Scenario::EchoBaseline | Scenario::EchoSealed => 16,
+            Scenario::Flood => 16,
             // Each event waits for a group commit; many connections fill it.
             Scenario::Telemetry => 256,
             Scenario::Idle => 1_000,
@@ -166,6 +177,12 @@ pub struct BenchArgs {
     /// For `idle`: seconds to hold the sessions before reading the server's memory.
     #[arg(long, default_value_t = 1.0)]
     pub hold: f64,
+    /// For `flood`: concurrent tasks flooding the server with handshakes.
+    #[arg(long, default_value_t = 64)]
+    pub flood_connections: usize,
+    /// For `flood`: source addresses the flood comes from, 127.0.0.2 and up.
+    #[arg(long, default_value_t = 200)]
+    pub flood_addrs: u32,
     /// Seconds a connection attempt or a request may take before it counts
     /// as a timeout error.
     #[arg(long, default_value_t = 10.0)]
@@ -180,20 +197,29 @@ comes first. Setup (connecting, starting sessions) is not measured. Only
 loopback servers (127.0.0.0/8, ::1) are driven.
 
 Run the server with --handshakes-per-second 0 (its default limit of 50
-handshakes per second per address answers a load test with HTTP 429), and
-with --bench-echo for the echo scenarios.
+handshakes per second per address answers a load test with HTTP 429), with
+--handshake-budget-per-second 0 and --max-connections-per-address 0 for more
+than 500 handshakes a second per server core or 500 sessions from one address (else HTTP
+503), and with --bench-echo for the echo scenarios.
 
 session, bind, toggles, telemetry and idle create their own product, plan
 and license keys in the server's database before the run, through the same
 --data-dir / --database as the operator commands. The handshake pins
 --identity-public, else the public half of the data directory's identity key.
 
+flood measures toggles as `toggles` does while --flood-connections tasks
+connect and handshake in a loop from --flood-addrs source addresses; compare
+its latency with a plain toggles run. Run the server with its handshake
+budget (the default) but --handshakes-per-second 0, or the per-address limit
+answers most of the flood with HTTP 429 before it costs a handshake.
+
 bind measures what binding the 15,000th device of a key costs against the
 first: run it with --requests 15000 (or more) and compare the two rates it
 reports.
 
 Example:
-  skyline serve --listen 127.0.0.1:7700 --handshakes-per-second 0 --bench-echo &
+  skyline serve --listen 127.0.0.1:7700 --handshakes-per-second 0 \
+      --handshake-budget-per-second 0 --max-connections-per-address 0 --bench-echo &
   skyline bench toggles --url ws://127.0.0.1:7700/ws --pipeline 8 --server-pid $!";
 
 impl BenchArgs {

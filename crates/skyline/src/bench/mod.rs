@@ -14,6 +14,7 @@
 //! | `control` | the phases of a run (setup, measure, teardown), tickets, pacing |
 //! | `scenarios` | the workers: handshake, session, idle, and the windowed RPCs |
 //! | `echo` | the echo scenarios against `/echo` and `/echo-sealed` |
+//! | `flood` | `flood`'s handshake flood from many source addresses, beside measured toggles |
 //! | `stats` | histograms, errors by kind, the [`stats::Report`] |
 //! | `procfs` | the server's CPU time and memory from /proc |
 //!
@@ -31,6 +32,7 @@
 mod args;
 mod control;
 mod echo;
+mod flood;
 mod keys;
 mod procfs;
 mod scenarios;
@@ -237,7 +239,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
             Scenario::Session => tasks.spawn(scenarios::session(ctx, worker)),
             Scenario::Bind => tasks.spawn(scenarios::bind(ctx, worker)),
             Scenario::Idle => tasks.spawn(scenarios::idle(ctx, worker)),
-            Scenario::Toggles => {
+            Scenario::Toggles | Scenario::Flood => {
                 let opener = scenarios::RpcOpener::toggles(ctx.clone(), worker);
                 tasks.spawn(scenarios::windowed(ctx, worker, opener))
             }
@@ -274,7 +276,30 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
     }
     bar.finish_and_clear();
 
-    // 2. The measured window.
+    // 2. The measured window (with `flood`, under a handshake flood).
+    let flood = match scenario {
+        Scenario::Flood => {
+            if args.flood_connections == 0 || args.flood_addrs == 0 {
+                return Err(CliError::failed(
+                    "--flood-connections and --flood-addrs must be at least 1",
+                ));
+            }
+            let flood_target = Target::new(
+                &args.url,
+                scenario.path(),
+                pinned,
+                Some(args.flood_addrs),
+                args.timeout(),
+            )
+            .await?;
+            Some(flood::Flood::start(
+                Arc::new(flood_target),
+                args.flood_connections,
+                args.flood_addrs,
+            ))
+        }
+        _ => None,
+    };
     let server_before = args.server_pid.map(sample).transpose()?;
     let client_before = procfs::cpu_time(std::process::id()).ok();
     let start = control.open_window(duration);
@@ -317,6 +342,10 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
         None => None,
     };
     bar.finish_and_clear();
+    let flood = match flood {
+        Some(flood) => Some(flood.stop(args.timeout() + Duration::from_secs(1)).await),
+        None => None,
+    };
     // 3. The server's memory, with everything still held.
     if scenario == Scenario::Idle {
         tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
@@ -394,6 +423,13 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
                 .into(),
         );
     }
+    if by_kind.iter().any(|e| e.kind.ends_with("HTTP 503")) {
+        notes.push(
+            "HTTP 503: the server's connection caps or handshake budget; run it with \
+             --handshake-budget-per-second 0 --max-connections-per-address 0 for load tests"
+                .into(),
+        );
+    }
     if by_kind.iter().any(|e| e.kind.ends_with("HTTP 404")) && scenario.path() != "/ws" {
         notes.push("HTTP 404: start the server with --bench-echo for the echo scenarios".into());
     }
@@ -419,6 +455,7 @@ pub async fn run(global: &Global, args: BenchArgs) -> Result<(), CliError> {
         server,
         client_cpu_us_per_op,
         notes,
+        flood,
     };
     if global.json {
         println!(

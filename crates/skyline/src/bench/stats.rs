@@ -311,6 +311,8 @@ pub struct Report {
     pub client_cpu_us_per_op: Option<f64>,
     /// Notes on the run (e.g. why there were errors).
     pub notes: Vec<String>,
+    /// `flood`: what the handshake flood did during the window.
+    pub flood: Option<super::flood::FloodReport>,
 }
 
 /// How fast a `bind` run bound its first and its last devices.
@@ -390,6 +392,9 @@ impl fmt::Display for Report {
         }
         if let Some(held) = self.held_sessions {
             writeln!(f, "{:<14}{held}", "held")?;
+        }
+        if let Some(flood) = &self.flood {
+            writeln!(f, "{:<14}{flood}", "flood")?;
         }
         if let Some(server) = &self.server {
             let per_op = server

@@ -7,6 +7,7 @@ use skyline_protocol::dates::format_date;
 use skyline_server::domain::catalog::CreateLicenses;
 use skyline_server::domain::licenses::{ResetDevices, RevokeLicense, SetExpiry};
 use skyline_server::domain::{DeviceSelector, LicenseInfo};
+use skyline_server::sanitize::Escaped;
 use skyline_server::views::{CreatedLicenses, Expiry, LicenseView, Reset, Revoked};
 
 use super::{actor, date_arg, stdout_error, Operator, CREATE_BATCH};
@@ -191,13 +192,13 @@ fn print_license(l: &LicenseInfo) {
     for d in &l.devices {
         println!(
             "device:     {} / {} bound {}, last login {}, app {}{}",
-            d.serial_number,
-            d.cs_product_uuid,
+            Escaped::with_max(&d.serial_number, 128),
+            Escaped::with_max(&d.cs_product_uuid, 128),
             format_date(d.bound_on),
             d.last_login
                 .map(|t| t.to_string())
                 .unwrap_or_else(|| "-".into()),
-            d.last_version.as_deref().unwrap_or("-"),
+            Escaped::with_max(d.last_version.as_deref().unwrap_or("-"), 64),
             if d.locked {
                 ", LOCKED (integrity breach; reset-device unlocks)"
             } else {

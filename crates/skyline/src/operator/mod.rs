@@ -14,6 +14,7 @@ use skyline_server::domain::{
     Actor, AuditFilter, Plan, Product, TelemetryQuery, ToggleLayer, ToggleScope,
 };
 use skyline_server::license_index::LicenseDigest;
+use skyline_server::sanitize::Escaped;
 use skyline_server::store::Store;
 use skyline_server::views::{
     self, AuditView, PlanView, ProductView, ToggleSet, ToggleValueView, ToggleView,
@@ -308,13 +309,15 @@ impl Operator {
                 let when = chrono::DateTime::from_timestamp(r.at, 0)
                     .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
                     .unwrap_or_default();
+                // The actor and the detail may hold what a client sent
+                // (an address, a device serial): escaped, never raw.
                 println!(
                     "{when}  {:<18} {:<16} {:<12} {:<10} {}",
                     r.action.as_str(),
-                    r.actor,
-                    r.product_id.as_deref().unwrap_or("-"),
+                    Escaped::with_max(&r.actor, 128).to_string(),
+                    Escaped::with_max(r.product_id.as_deref().unwrap_or("-"), 128).to_string(),
                     r.key_suffix.as_deref().unwrap_or("-"),
-                    r.detail
+                    Escaped::with_max(&r.detail, 2048)
                 );
             }
         }

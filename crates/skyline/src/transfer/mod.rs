@@ -36,7 +36,6 @@
 mod import;
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
@@ -116,7 +115,9 @@ async fn export_to(
     out: &Path,
 ) -> Result<DumpCounts, CliError> {
     let partial = out.with_extension("partial");
-    let file = File::create_new(&partial)
+    // A dump holds every customer record: mode 0600.
+    let file = skyline_server::files::private_new_file()
+        .open(&partial)
         .map_err(|e| CliError::io(format!("cannot create {}", partial.display()), e))?;
     let (records, from_store) = mpsc::channel::<DumpRecord>(IN_FLIGHT);
     let (to_file, mut received) = mpsc::channel::<DumpRecord>(IN_FLIGHT);

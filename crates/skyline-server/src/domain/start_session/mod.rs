@@ -36,6 +36,10 @@ pub struct StartSession {
     pub client_time: i64,
     /// The session token to issue on success.
     pub session_token: String,
+    /// The client's address is over its failed-key limit: only a device
+    /// already bound to this key may start (a NAT neighbour of someone
+    /// guessing keys is not locked out); anything else is `RATE_LIMITED`.
+    pub over_failed_key_limit: bool,
 }
 
 impl fmt::Debug for StartSession {
@@ -51,6 +55,7 @@ impl fmt::Debug for StartSession {
             )
             .field("client_time", &self.client_time)
             .field("session_token", &"<redacted>")
+            .field("over_failed_key_limit", &self.over_failed_key_limit)
             .finish()
     }
 }
@@ -95,6 +100,9 @@ pub enum Refusal {
     },
     /// Step 7: the last login does not match, or the device is locked.
     IntegrityBreachLastLogin,
+    /// Before step 1: the address is over its failed-key limit and this
+    /// device is not bound to this key.
+    RateLimited,
 }
 
 impl Refusal {
@@ -108,6 +116,7 @@ impl Refusal {
             Refusal::LicenseExpired { .. } => Status::LicenseExpired,
             Refusal::KeyBoundToAnotherDevice { .. } => Status::KeyBoundToAnotherDevice,
             Refusal::IntegrityBreachLastLogin => Status::IntegrityBreach,
+            Refusal::RateLimited => Status::RateLimited,
         }
     }
 }
@@ -132,6 +141,12 @@ impl Command for StartSession {
         let refuse =
             |refusal, writes| Ok(Decision::new(StartSessionOutcome::Refused(refusal), writes));
         let today = by.today();
+
+        // 0. Over the failed-key limit, only a device bound to this key
+        // goes on (to the usual steps); nothing about the key is told.
+        if self.over_failed_key_limit && !self.bound_device_known(seen) {
+            return refuse(Refusal::RateLimited, Vec::new());
+        }
 
         // 1. Product known and enabled.
         let Some(product) = seen.product.as_ref().filter(|p| p.enabled) else {
@@ -292,6 +307,19 @@ impl Command for StartSession {
             },
             writes,
         ))
+    }
+}
+
+impl StartSession {
+    /// Whether the key exists for this product and this device is bound to it.
+    fn bound_device_known(&self, seen: &Snapshot) -> bool {
+        seen.license
+            .as_ref()
+            .is_some_and(|l| l.product_id() == self.product_id)
+            && seen.devices.iter().any(|d| {
+                d.serial_number == self.device.serial_number
+                    && d.cs_product_uuid == self.device.cs_product_uuid
+            })
     }
 }
 

@@ -17,6 +17,7 @@ fn request() -> StartSession {
         last_login_reported_by_client: None,
         client_time: 1_000,
         session_token: "71ee0979-ea57b170".into(),
+        over_failed_key_limit: false,
     }
 }
 
@@ -290,4 +291,49 @@ fn refusals_map_to_statuses() {
         Status::IntegrityBreach
     );
     assert_eq!(Refusal::UnknownProduct.status(), Status::UnknownProduct);
+}
+
+#[test]
+fn over_the_failed_key_limit_only_a_bound_device_starts() {
+    let limited = StartSession {
+        over_failed_key_limit: true,
+        ..request()
+    };
+    // A new device, a wrong key, an unknown product: RATE_LIMITED, and
+    // nothing tells whether the key exists.
+    let refused = run(&limited, &seen(1), "2025-01-31");
+    assert_eq!(refusal(&refused), Refusal::RateLimited);
+    assert!(refused.writes.is_empty());
+    assert_eq!(Refusal::RateLimited.status(), Status::RateLimited);
+    let mut no_key = seen(1);
+    no_key.license = None;
+    assert_eq!(
+        refusal(&run(&limited, &no_key, "2025-01-31")),
+        Refusal::RateLimited
+    );
+    // The device bound to the key goes on through the usual steps.
+    let mut bound = seen(1);
+    if let Some(l) = bound.license.as_mut() {
+        l.activation_date = Some(day("2025-01-31"));
+        l.expiry_date = Some(day("2025-02-28"));
+        l.devices_bound = 1;
+    }
+    bound.devices = vec![DeviceBinding {
+        serial_number: "SN-1".into(),
+        cs_product_uuid: "UUID-1".into(),
+        ..device(1, "2025-01-31")
+    }];
+    assert!(!result(&run(&limited, &bound, "2025-02-01")).is_activated_now);
+    // Another device on the same key is still refused.
+    let other = StartSession {
+        device: DeviceKey {
+            serial_number: "SN-2".into(),
+            cs_product_uuid: "UUID-2".into(),
+        },
+        ..limited
+    };
+    assert_eq!(
+        refusal(&run(&other, &bound, "2025-02-01")),
+        Refusal::RateLimited
+    );
 }

@@ -12,6 +12,7 @@ use super::Reply;
 use crate::domain::start_session::{Refusal, StartSession, StartSessionOutcome};
 use crate::domain::{Actor, AuditAction, DeviceKey};
 use crate::i18n::{self, Message};
+use crate::limits::{address_key, Limit};
 use crate::rpc::{ConnectionState, SessionLicense, Shared};
 
 /// A session token: 64 random bits printed `xxxxxxxx-xxxxxxxx`.
@@ -34,6 +35,7 @@ fn refusal_message(refusal: &Refusal) -> Message<'_> {
             Message::KeyBoundToAnotherDevice(*first_bound)
         }
         Refusal::IntegrityBreachLastLogin => Message::IntegrityBreach(IntegrityCode::LastLogin),
+        Refusal::RateLimited => Message::RateLimited,
     }
 }
 
@@ -63,13 +65,20 @@ pub(super) async fn handle(
     };
     state.language = start.language();
     let language = state.language;
+    // The failed-key token is taken before the lookup, atomically, so that
+    // concurrent wrong keys cannot all pass one check; it is given back
+    // unless the key turns out wrong. Over the limit, the domain still lets
+    // a device already bound to the key in.
     let now = Instant::now();
-    if !shared.failed_key_limiter.has_capacity(state.client, now) {
-        tracing::info!(client = %state.client, "failed license key limit exceeded");
-        let text = i18n::message(&Message::RateLimited, language);
-        return (Reply::error(q, Status::RateLimited, text), None);
-    }
+    let address = address_key(state.client);
+    let took_token = shared.failed_key_limiter.try_acquire(address, now);
+    let give_back = || {
+        if took_token {
+            shared.failed_key_limiter.refund(address, now);
+        }
+    };
     let Some(token) = new_session_token() else {
+        give_back();
         let text = i18n::message(&Message::InternalError, language);
         return (Reply::error(q, Status::InternalError, text), None);
     };
@@ -86,6 +95,7 @@ pub(super) async fn handle(
         last_login_reported_by_client: start.last_login_reported_by_client,
         client_time: request.t,
         session_token: token.clone(),
+        over_failed_key_limit: !took_token,
     };
     let product_id = command.product_id.clone();
     let by = Actor {
@@ -94,6 +104,7 @@ pub(super) async fn handle(
     };
     match store.execute(command, &by).await {
         Ok(StartSessionOutcome::Ok { result, license_id }) => {
+            give_back();
             state.license = Some(SessionLicense {
                 license_id,
                 product_id,
@@ -101,11 +112,16 @@ pub(super) async fn handle(
             (Reply::ok(q, result.to_value()), Some(token))
         }
         Ok(StartSessionOutcome::Refused(refusal)) => {
-            if refusal == Refusal::InvalidLicenseKey {
-                shared.failed_key_limiter.record(state.client, now);
-                shared
+            match refusal {
+                // The token taken stays taken: this is a failed key.
+                Refusal::InvalidLicenseKey => shared
                     .security
-                    .record(AuditAction::InvalidLicenseKeys, state.client);
+                    .record(AuditAction::InvalidLicenseKeys, state.client),
+                Refusal::RateLimited => {
+                    shared.services.refusals.count(Limit::FailedKeys);
+                    tracing::info!(client = %state.client, "failed license key limit exceeded");
+                }
+                _ => give_back(),
             }
             if refusal == Refusal::IntegrityBreachLastLogin {
                 tracing::warn!(client = %state.client, "start-session refused: last-login integrity breach");
@@ -115,6 +131,9 @@ pub(super) async fn handle(
             let text = i18n::message(&refusal_message(&refusal), language);
             (Reply::error(q, status, text), None)
         }
-        Err(e) => (Reply::internal(q, &e, language), None),
+        Err(e) => {
+            give_back();
+            (Reply::internal(q, &e, language), None)
+        }
     }
 }

@@ -27,9 +27,15 @@ pub(super) fn open_writer(
     legacy: Option<&LicenseIndex>,
 ) -> Result<(Connection, LicenseIndex), StoreError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| {
+        crate::files::create_private_dir_all(parent).map_err(|e| {
             StoreError::Config(format!("cannot create the database directory: {e}"))
         })?;
+    }
+    // The database holds customers' devices and telemetry: 0600 (its WAL
+    // and shared-memory files take the same mode).
+    if !path.as_os_str().is_empty() && path.as_os_str() != ":memory:" {
+        crate::files::create_private_file_if_missing(path)
+            .map_err(|e| StoreError::Config(format!("cannot create the database file: {e}")))?;
     }
     let conn = Connection::open(path).map_err(backend_error)?;
     conn.busy_timeout(options.busy_timeout)
