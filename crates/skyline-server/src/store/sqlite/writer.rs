@@ -50,7 +50,8 @@ where
         let Some(work) = self.work.take() else {
             return Ok(());
         };
-        conn.execute_batch("SAVEPOINT job").map_err(backend_error)?;
+        // From the statement cache: no parse of SAVEPOINT / RELEASE per job.
+        run_cached(conn, "SAVEPOINT job")?;
         let result = catch_unwind(AssertUnwindSafe(|| work(conn)))
             .unwrap_or_else(|_| Err(crate::store::error::stopped("a storage job panicked")));
         if conn.is_autocommit() {
@@ -60,13 +61,14 @@ where
                 "the transaction was rolled back by the database",
             ));
         }
-        let end = if result.is_ok() {
-            "RELEASE job"
-        } else {
-            "ROLLBACK TO job; RELEASE job"
-        };
+        let failed = result.is_err();
         self.result = Some(result);
-        conn.execute_batch(end).map_err(backend_error)
+        if failed {
+            conn.execute_batch("ROLLBACK TO job; RELEASE job")
+                .map_err(backend_error)
+        } else {
+            run_cached(conn, "RELEASE job")
+        }
     }
 
     fn finish(self: Box<Self>, commit: Result<(), StoreError>) {
@@ -80,6 +82,14 @@ where
         // The caller may have given up waiting; nothing to do then.
         let _ = self.reply.send(answer);
     }
+}
+
+/// Runs one statement without parameters from the connection's statement cache.
+fn run_cached(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
+        .map(drop)
+        .map_err(backend_error)
 }
 
 /// What the writer thread receives.
